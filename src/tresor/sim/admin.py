@@ -1,0 +1,190 @@
+"""The simulator's own admin API under ``/_sim/`` (not part of Binance; JSON in and out).
+
+    POST   /_sim/accounts                  {"balances": {"USDT": "10000"}} -> {"account_id"}
+    GET    /_sim/accounts/{id}             balances and counts
+    POST   /_sim/accounts/{id}/keys        {"permissions": {...}, "ip_whitelist": [...],
+                                            "trading_expiration": ms} -> {"api_key", "secret"}
+    DELETE /_sim/keys/{api_key}            revoke a key
+    POST   /_sim/accounts/{id}/history     {"days", "trades", "symbols", "seed", "open_orders"}
+    GET    /_sim/accounts/{id}/truth       every order, trade, deposit, withdrawal and balance
+    POST   /_sim/faults / GET / DELETE     injected faults (see faults.py)
+    DELETE /_sim/limits                    forget request weights, order counts and bans
+    GET    /_sim/info                      the venue: seed, symbols, limits
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tresor.sim.faults import FaultConfigError, Faults
+from tresor.sim.history import HistoryError, HistorySpec, generate
+from tresor.sim.market import f8
+from tresor.sim.state import PERMISSION_FLAGS, Account
+
+if TYPE_CHECKING:
+    from tresor.sim.app import SimApp
+
+Answer = tuple[int, Any]
+
+
+class AdminError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def handle(app: SimApp, method: str, path: str, scope: dict[str, Any], body: bytes) -> Answer:
+    parts = [p for p in path.split("/") if p][1:]  # drop "_sim"
+    try:
+        payload = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError:
+        return 400, {"error": "the body must be JSON"}
+    try:
+        return _route(app, method, parts, payload)
+    except AdminError as err:
+        return err.status, {"error": err.message}
+
+
+def _route(app: SimApp, method: str, parts: list[str], payload: Any) -> Answer:
+    sim = app.sim
+    venue = sim.venue
+    now = app.now()
+    match method, parts:
+        case "GET", ["info"]:
+            cfg = sim.limits.config
+            return 200, {"seed": venue.market.seed, "symbols": len(venue.market.pairs),
+                         "weight_per_minute": cfg.weight_per_minute,
+                         "orders_per_10s": cfg.orders_per_10s, "server_time": now}
+        case "POST", ["accounts"]:
+            balances = _balances(payload.get("balances", {}) if isinstance(payload, dict)
+                                 else None)
+            account = venue.create_account(balances, now)
+            return 201, {"account_id": account.account_id}
+        case "GET", ["accounts", account_id]:
+            account = _account(app, account_id)
+            return 200, {"account_id": account.account_id, "uid": account.uid,
+                         "balances": _balances_json(account),
+                         "orders": sum(len(v) for v in account.orders.values()),
+                         "trades": sum(len(v) for v in account.trades.values())}
+        case "POST", ["accounts", account_id, "keys"]:
+            return _create_key(app, _account(app, account_id), payload, now)
+        case "DELETE", ["keys", api_key]:
+            if venue.keys.pop(api_key, None) is None:
+                raise AdminError(404, "no such key")
+            return 200, {"revoked": api_key}
+        case "POST", ["accounts", account_id, "history"]:
+            return _history(app, _account(app, account_id), payload, now)
+        case "GET", ["accounts", account_id, "truth"]:
+            return 200, truth(app, _account(app, account_id), now)
+        case "POST", ["faults"]:
+            try:
+                sim.faults = Faults.parse(payload)
+            except FaultConfigError as err:
+                raise AdminError(400, str(err)) from err
+            return 200, {"faults": sim.faults.raw}
+        case "GET", ["faults"]:
+            return 200, {"faults": sim.faults.raw}
+        case "DELETE", ["faults"]:
+            sim.faults = Faults()
+            return 200, {"faults": {}}
+        case "DELETE", ["limits"]:
+            sim.limits.reset()
+            return 200, {"limits": "reset"}
+    raise AdminError(404, f"no admin route {method} /_sim/{'/'.join(parts)}")
+
+
+def _account(app: SimApp, raw_id: str) -> Account:
+    try:
+        account = app.sim.venue.accounts.get(int(raw_id))
+    except ValueError:
+        account = None
+    if account is None:
+        raise AdminError(404, f"no account {raw_id}")
+    return account
+
+
+def _balances(raw: Any) -> dict[str, Decimal]:
+    if not isinstance(raw, dict):
+        raise AdminError(400, "balances must be an object of asset -> amount")
+    out: dict[str, Decimal] = {}
+    for asset, amount in raw.items():
+        if not isinstance(asset, str) or not asset.isalnum() or not asset.isupper():
+            raise AdminError(400, f"bad asset name {asset!r}")
+        try:
+            value = Decimal(str(amount))
+        except InvalidOperation:
+            raise AdminError(400, f"bad amount for {asset}: {amount!r}") from None
+        if not value.is_finite() or value < 0:
+            raise AdminError(400, f"bad amount for {asset}: {amount!r}")
+        out[asset] = value
+    return out
+
+
+def _balances_json(account: Account) -> dict[str, dict[str, str]]:
+    return {asset: {"free": f8(b.free), "locked": f8(b.locked)}
+            for asset, b in sorted(account.balances.items())}
+
+
+def _create_key(app: SimApp, account: Account, payload: Any, now: int) -> Answer:
+    if not isinstance(payload, dict):
+        raise AdminError(400, "the body must be a JSON object")
+    permissions = payload.get("permissions", {})
+    if not isinstance(permissions, dict) or not all(
+            isinstance(v, bool) for v in permissions.values()):
+        raise AdminError(400, "permissions must be an object of flag -> true/false")
+    unknown = set(permissions) - set(PERMISSION_FLAGS)
+    if unknown:
+        raise AdminError(400, f"unknown permission flag(s): {', '.join(sorted(unknown))}")
+    whitelist = payload.get("ip_whitelist", [])
+    if not isinstance(whitelist, list) or not all(isinstance(ip, str) for ip in whitelist):
+        raise AdminError(400, "ip_whitelist must be a list of IP addresses")
+    expiration = payload.get("trading_expiration", 0)
+    if not isinstance(expiration, int) or isinstance(expiration, bool) or expiration < 0:
+        raise AdminError(400, "trading_expiration must be a time in milliseconds")
+    key = app.sim.venue.create_key(account, permissions, whitelist, now, expiration)
+    return 201, {"api_key": key.api_key, "secret": key.secret,
+                 "permissions": key.restrictions_json()}
+
+
+def _history(app: SimApp, account: Account, payload: Any, now: int) -> Answer:
+    if not isinstance(payload, dict):
+        raise AdminError(400, "the body must be a JSON object")
+    try:
+        spec = HistorySpec(
+            days=int(payload.get("days", 90)),
+            trades=int(payload.get("trades", 1000)),
+            symbols=tuple(str(s) for s in payload.get("symbols", ()) or ()),
+            seed=int(payload.get("seed", 1)),
+            open_orders=int(payload.get("open_orders", 3)),
+        )
+    except (TypeError, ValueError) as err:
+        raise AdminError(400, f"bad history request: {err}") from err
+    started = time.perf_counter()
+    try:
+        counts = generate(app.sim.venue, account, spec, now)
+    except HistoryError as err:
+        raise AdminError(400, str(err)) from err
+    counts_out: dict[str, Any] = dict(counts)
+    counts_out["seconds"] = round(time.perf_counter() - started, 3)
+    return 201, counts_out
+
+
+def truth(app: SimApp, account: Account, now: int) -> dict[str, Any]:
+    """The account as the exchange knows it: what a complete sync must reproduce."""
+    app.sim.venue.settle_account(account, now)
+    orders = [o.query_json() for sym in sorted(account.orders) for o in account.orders[sym]]
+    trades = [t.json() for sym in sorted(account.trades) for t in account.trades[sym]]
+    return {
+        "account_id": account.account_id,
+        "server_time": now,
+        "balances": _balances_json(account),
+        "orders": orders,
+        "trades": trades,
+        "deposits": [d.json() for d in account.deposits],
+        "withdrawals": [w.json() for w in account.withdrawals],
+    }

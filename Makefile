@@ -1,0 +1,52 @@
+# Tresor: `make demo` and `make test` work on a fresh machine (they create .venv themselves).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_PORT ?= 8900
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: setup demo test lint typecheck contracts unit contract bench format clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## demo: the simulator with a funded demo account (90 days of history); Ctrl+C stops it
+demo: setup
+	$(BIN)/tresor sim --scenario demo --port $(DEMO_PORT)
+
+## test: lint, types, layer contracts, then the whole test suite
+test: lint typecheck contracts
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+contracts: setup
+	$(BIN)/lint-imports
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+contract: setup
+	$(BIN)/python -m pytest tests/contract
+
+## bench: the benchmarks recorded in docs/benchmarks.md
+bench: setup
+	$(BIN)/python bench/sim_throughput.py
+
+format: setup
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -32,13 +32,26 @@ class SimAdmin:
         r.raise_for_status()
         return int(r.json()["account_id"])
 
-    def key(self, account_id: int, permissions: dict[str, bool] | None = None,
-            ip_whitelist: list[str] | None = None, trading_expiration: int = 0) -> dict[str, Any]:
-        r = self.http.post(f"/_sim/accounts/{account_id}/keys", json={
-            "permissions": TRADE if permissions is None else permissions,
-            "ip_whitelist": ip_whitelist or [], "trading_expiration": trading_expiration})
+    def key(
+        self,
+        account_id: int,
+        permissions: dict[str, bool] | None = None,
+        ip_whitelist: list[str] | None = None,
+        trading_expiration: int = 0,
+    ) -> dict[str, Any]:
+        r = self.http.post(
+            f"/_sim/accounts/{account_id}/keys",
+            json={
+                "permissions": TRADE if permissions is None else permissions,
+                "ip_whitelist": ip_whitelist or [],
+                "trading_expiration": trading_expiration,
+            },
+        )
         r.raise_for_status()
         return dict(r.json())
+
+    def revoke(self, api_key: str) -> None:
+        self.http.delete(f"/_sim/keys/{api_key}").raise_for_status()
 
     def history(self, account_id: int, **spec: Any) -> dict[str, Any]:
         r = self.http.post(f"/_sim/accounts/{account_id}/history", json=spec)

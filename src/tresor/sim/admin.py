@@ -1,15 +1,15 @@
 """The simulator's own admin API under ``/_sim/`` (not part of Binance; JSON in and out).
 
-    POST   /_sim/accounts                  {"balances": {"USDT": "10000"}} -> {"account_id"}
-    GET    /_sim/accounts/{id}             balances and counts
-    POST   /_sim/accounts/{id}/keys        {"permissions": {...}, "ip_whitelist": [...],
-                                            "trading_expiration": ms} -> {"api_key", "secret"}
-    DELETE /_sim/keys/{api_key}            revoke a key
-    POST   /_sim/accounts/{id}/history     {"days", "trades", "symbols", "seed", "open_orders"}
-    GET    /_sim/accounts/{id}/truth       every order, trade, deposit, withdrawal and balance
-    POST   /_sim/faults / GET / DELETE     injected faults (see faults.py)
-    DELETE /_sim/limits                    forget request weights, order counts and bans
-    GET    /_sim/info                      the venue: seed, symbols, limits
+POST   /_sim/accounts                  {"balances": {"USDT": "10000"}} -> {"account_id"}
+GET    /_sim/accounts/{id}             balances and counts
+POST   /_sim/accounts/{id}/keys        {"permissions": {...}, "ip_whitelist": [...],
+                                        "trading_expiration": ms} -> {"api_key", "secret"}
+DELETE /_sim/keys/{api_key}            revoke a key
+POST   /_sim/accounts/{id}/history     {"days", "trades", "symbols", "seed", "open_orders"}
+GET    /_sim/accounts/{id}/truth       every order, trade, deposit, withdrawal and balance
+POST   /_sim/faults / GET / DELETE     injected faults (see faults.py)
+DELETE /_sim/limits                    forget request weights, order counts and bans
+GET    /_sim/info                      the venue: seed, symbols, limits
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tresor.sim.app import SimApp
 
 Answer = tuple[int, Any]
+MAX_AMOUNT = Decimal("1e15")  # more than any real balance, small enough to render exactly
 
 
 class AdminError(Exception):
@@ -57,20 +58,26 @@ def _route(app: SimApp, method: str, parts: list[str], payload: Any) -> Answer:
     match method, parts:
         case "GET", ["info"]:
             cfg = sim.limits.config
-            return 200, {"seed": venue.market.seed, "symbols": len(venue.market.pairs),
-                         "weight_per_minute": cfg.weight_per_minute,
-                         "orders_per_10s": cfg.orders_per_10s, "server_time": now}
+            return 200, {
+                "seed": venue.market.seed,
+                "symbols": len(venue.market.pairs),
+                "weight_per_minute": cfg.weight_per_minute,
+                "orders_per_10s": cfg.orders_per_10s,
+                "server_time": now,
+            }
         case "POST", ["accounts"]:
-            balances = _balances(payload.get("balances", {}) if isinstance(payload, dict)
-                                 else None)
+            balances = _balances(payload.get("balances", {}) if isinstance(payload, dict) else None)
             account = venue.create_account(balances, now)
             return 201, {"account_id": account.account_id}
         case "GET", ["accounts", account_id]:
             account = _account(app, account_id)
-            return 200, {"account_id": account.account_id, "uid": account.uid,
-                         "balances": _balances_json(account),
-                         "orders": sum(len(v) for v in account.orders.values()),
-                         "trades": sum(len(v) for v in account.trades.values())}
+            return 200, {
+                "account_id": account.account_id,
+                "uid": account.uid,
+                "balances": _balances_json(account),
+                "orders": sum(len(v) for v in account.orders.values()),
+                "trades": sum(len(v) for v in account.trades.values()),
+            }
         case "POST", ["accounts", account_id, "keys"]:
             return _create_key(app, _account(app, account_id), payload, now)
         case "DELETE", ["keys", api_key]:
@@ -119,15 +126,17 @@ def _balances(raw: Any) -> dict[str, Decimal]:
             value = Decimal(str(amount))
         except InvalidOperation:
             raise AdminError(400, f"bad amount for {asset}: {amount!r}") from None
-        if not value.is_finite() or value < 0:
+        if not value.is_finite() or value < 0 or value >= MAX_AMOUNT:
             raise AdminError(400, f"bad amount for {asset}: {amount!r}")
         out[asset] = value
     return out
 
 
 def _balances_json(account: Account) -> dict[str, dict[str, str]]:
-    return {asset: {"free": f8(b.free), "locked": f8(b.locked)}
-            for asset, b in sorted(account.balances.items())}
+    return {
+        asset: {"free": f8(b.free), "locked": f8(b.locked)}
+        for asset, b in sorted(account.balances.items())
+    }
 
 
 def _create_key(app: SimApp, account: Account, payload: Any, now: int) -> Answer:
@@ -135,7 +144,8 @@ def _create_key(app: SimApp, account: Account, payload: Any, now: int) -> Answer
         raise AdminError(400, "the body must be a JSON object")
     permissions = payload.get("permissions", {})
     if not isinstance(permissions, dict) or not all(
-            isinstance(v, bool) for v in permissions.values()):
+        isinstance(v, bool) for v in permissions.values()
+    ):
         raise AdminError(400, "permissions must be an object of flag -> true/false")
     unknown = set(permissions) - set(PERMISSION_FLAGS)
     if unknown:
@@ -147,23 +157,31 @@ def _create_key(app: SimApp, account: Account, payload: Any, now: int) -> Answer
     if not isinstance(expiration, int) or isinstance(expiration, bool) or expiration < 0:
         raise AdminError(400, "trading_expiration must be a time in milliseconds")
     key = app.sim.venue.create_key(account, permissions, whitelist, now, expiration)
-    return 201, {"api_key": key.api_key, "secret": key.secret,
-                 "permissions": key.restrictions_json()}
+    return 201, {
+        "api_key": key.api_key,
+        "secret": key.secret,
+        "permissions": key.restrictions_json(),
+    }
 
 
 def _history(app: SimApp, account: Account, payload: Any, now: int) -> Answer:
     if not isinstance(payload, dict):
         raise AdminError(400, "the body must be a JSON object")
-    try:
-        spec = HistorySpec(
-            days=int(payload.get("days", 90)),
-            trades=int(payload.get("trades", 1000)),
-            symbols=tuple(str(s) for s in payload.get("symbols", ()) or ()),
-            seed=int(payload.get("seed", 1)),
-            open_orders=int(payload.get("open_orders", 3)),
-        )
-    except (TypeError, ValueError) as err:
-        raise AdminError(400, f"bad history request: {err}") from err
+    unknown = set(payload) - {"days", "trades", "symbols", "seed", "open_orders"}
+    if unknown:
+        raise AdminError(400, f"unknown history field(s): {', '.join(sorted(unknown))}")
+    symbols = payload.get("symbols") or []
+    if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+        raise AdminError(400, "symbols must be a list of symbol names")
+    spec = HistorySpec(
+        days=_whole(payload, "days", 90),
+        trades=_whole(payload, "trades", 1000),
+        symbols=tuple(symbols),
+        seed=_whole(payload, "seed", 1),
+        open_orders=_whole(payload, "open_orders", 3),
+    )
+    if spec.open_orders > 100:
+        raise AdminError(400, "open_orders must be at most 100")
     started = time.perf_counter()
     try:
         counts = generate(app.sim.venue, account, spec, now)
@@ -172,6 +190,13 @@ def _history(app: SimApp, account: Account, payload: Any, now: int) -> Answer:
     counts_out: dict[str, Any] = dict(counts)
     counts_out["seconds"] = round(time.perf_counter() - started, 3)
     return 201, counts_out
+
+
+def _whole(payload: dict[str, Any], name: str, default: int) -> int:
+    value = payload.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise AdminError(400, f"{name} must be a whole number >= 0")
+    return value
 
 
 def truth(app: SimApp, account: Account, now: int) -> dict[str, Any]:

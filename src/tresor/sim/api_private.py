@@ -32,16 +32,19 @@ def account(ctx: Ctx) -> Any:
         if omit_zero and bal.free == 0 and bal.locked == 0:
             continue
         balances.append({"asset": asset, "free": f8(bal.free), "locked": f8(bal.locked)})
-    key = ctx.key
-    assert key is not None
+    key = ctx.api_key
     can_trade = key.permissions.get("enableSpotAndMarginTrading", False)
     return {
         "makerCommission": int(acct.maker_rate * 10000),
         "takerCommission": int(acct.taker_rate * 10000),
         "buyerCommission": 0,
         "sellerCommission": 0,
-        "commissionRates": {"maker": f8(acct.maker_rate), "taker": f8(acct.taker_rate),
-                            "buyer": "0.00000000", "seller": "0.00000000"},
+        "commissionRates": {
+            "maker": f8(acct.maker_rate),
+            "taker": f8(acct.taker_rate),
+            "buyer": "0.00000000",
+            "seller": "0.00000000",
+        },
         "canTrade": can_trade,
         "canWithdraw": key.permissions.get("enableWithdrawals", False),
         "canDeposit": True,
@@ -59,24 +62,36 @@ def account(ctx: Ctx) -> Any:
 def _new_order(ctx: Ctx, *, test: bool) -> Any:
     p = ctx.params
     pair = pair_of(ctx, p.symbol())
-    side = p.enum("side", ("BUY", "SELL"), e.invalid_side(), required=True)
-    type_ = p.enum("type", KNOWN_TYPES, e.invalid_order_type(), required=True)
-    assert side is not None and type_ is not None
+    side = p.choice("side", ("BUY", "SELL"), e.invalid_side())
+    type_ = p.choice("type", KNOWN_TYPES, e.invalid_order_type())
     tif = p.raw("timeInForce")
     qty = p.decimal("quantity")
     quote_qty = p.decimal("quoteOrderQty")
     price = p.decimal("price")
     client_id = p.raw("newClientOrderId")
-    resp_type = p.enum("newOrderRespType", ("ACK", "RESULT", "FULL"),
-                       e.SimError(400, -1100, "Illegal characters found in parameter "
-                                  "'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."))
+    resp_type = p.enum(
+        "newOrderRespType",
+        ("ACK", "RESULT", "FULL"),
+        e.SimError(
+            400,
+            -1100,
+            "Illegal characters found in parameter "
+            "'newOrderRespType'; legal range is 'ACK, RESULT, FULL'.",
+        ),
+    )
     stp = p.raw("selfTradePreventionMode")
     for name in ("stopPrice", "icebergQty", "trailingDelta", "strategyId", "strategyType"):
         p.raw(name)
-    if stp is not None and stp not in ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH",
-                                       "DECREMENT"):
-        raise e.SimError(400, -1130, "Data sent for parameter 'selfTradePreventionMode' is not "
-                         "valid.")
+    if stp is not None and stp not in (
+        "NONE",
+        "EXPIRE_TAKER",
+        "EXPIRE_MAKER",
+        "EXPIRE_BOTH",
+        "DECREMENT",
+    ):
+        raise e.SimError(
+            400, -1130, "Data sent for parameter 'selfTradePreventionMode' is not valid."
+        )
     if client_id is not None and not CLIENT_ID_RE.match(client_id):
         raise e.illegal_value("newClientOrderId", "^[\\.A-Z\\:/a-z0-9_-]{1,36}$")
     if tif is not None and tif not in ("GTC", "IOC", "FOK"):
@@ -108,23 +123,50 @@ def _new_order(ctx: Ctx, *, test: bool) -> Any:
             raise e.mandatory_one_of("quantity", "quoteOrderQty")
         if qty is not None and quote_qty is not None:
             raise e.not_required("quoteOrderQty")
+    commission_rates = test and p.boolean("computeCommissionRates")  # order/test only
     p.check_all_read(_SIGNED)
     venue, limits, acct = ctx.venue, ctx.sim.limits, ctx.acct
     if test:
-        venue.validate_new_order(acct, pair, side=side, type_=type_, tif=tif, qty=qty,
-                                 quote_qty=quote_qty, price=price, client_id=client_id,
-                                 now=ctx.now)
-        if p.boolean("computeCommissionRates"):
-            return {"standardCommissionForOrder": {"maker": f8(acct.maker_rate),
-                                                   "taker": f8(acct.taker_rate)},
-                    "taxCommissionForOrder": {"maker": "0.00000000", "taker": "0.00000000"},
-                    "discount": {"enabledForAccount": False, "enabledForSymbol": False,
-                                 "discountAsset": "BNB", "discount": "0.00000000"}}
+        venue.validate_new_order(
+            acct,
+            pair,
+            side=side,
+            type_=type_,
+            tif=tif,
+            qty=qty,
+            quote_qty=quote_qty,
+            price=price,
+            client_id=client_id,
+            now=ctx.now,
+        )
+        if commission_rates:
+            return {
+                "standardCommissionForOrder": {
+                    "maker": f8(acct.maker_rate),
+                    "taker": f8(acct.taker_rate),
+                },
+                "taxCommissionForOrder": {"maker": "0.00000000", "taker": "0.00000000"},
+                "discount": {
+                    "enabledForAccount": False,
+                    "enabledForSymbol": False,
+                    "discountAsset": "BNB",
+                    "discount": "0.00000000",
+                },
+            }
         return {}
     limits.check_orders(acct.account_id, ctx.now, ctx.sim.faults.orders_per_10s)
-    order, fills = venue.place_order(acct, pair, side=side, type_=type_, tif=tif, qty=qty,
-                                     quote_qty=quote_qty, price=price, client_id=client_id,
-                                     now=ctx.now)
+    order, fills = venue.place_order(
+        acct,
+        pair,
+        side=side,
+        type_=type_,
+        tif=tif,
+        qty=qty,
+        quote_qty=quote_qty,
+        price=price,
+        client_id=client_id,
+        now=ctx.now,
+    )
     c10, cday = limits.count_order(acct.account_id, ctx.now, filled_at_once=bool(fills))
     ctx.headers.append((b"x-mbx-order-count-10s", str(c10).encode()))
     ctx.headers.append((b"x-mbx-order-count-1d", str(cday).encode()))
@@ -140,8 +182,13 @@ def _new_order(ctx: Ctx, *, test: bool) -> Any:
     if resp_type == "ACK":
         return body
     body.update(order.common_json())
-    body.update({"origQuoteOrderQty": f8(order.orig_quote_qty), "workingTime": ctx.now,
-                 "selfTradePreventionMode": stp or "EXPIRE_MAKER"})
+    body.update(
+        {
+            "origQuoteOrderQty": f8(order.orig_quote_qty),
+            "workingTime": ctx.now,
+            "selfTradePreventionMode": stp or "EXPIRE_MAKER",
+        }
+    )
     if resp_type == "FULL":
         body["fills"] = [t.fill_json() for t in fills]
     return body
@@ -153,6 +200,10 @@ def new_order(ctx: Ctx) -> Any:
 
 def test_order(ctx: Ctx) -> Any:
     return _new_order(ctx, test=True)
+
+
+def _test_order_weight(params: Params) -> int:
+    return 20 if params.values.get("computeCommissionRates", "").lower() == "true" else 1
 
 
 def _find(ctx: Ctx) -> Order:
@@ -190,8 +241,9 @@ def cancel_order(ctx: Ctx) -> Any:
     cancel_id = p.raw("newClientOrderId") or new_client_id()
     restrictions = p.raw("cancelRestrictions")
     if restrictions is not None and restrictions not in ("ONLY_NEW", "ONLY_PARTIALLY_FILLED"):
-        raise e.SimError(400, -1145, "cancelRestrictions has to be either ONLY_NEW or "
-                         "ONLY_PARTIALLY_FILLED.")
+        raise e.SimError(
+            400, -1145, "cancelRestrictions has to be either ONLY_NEW or ONLY_PARTIALLY_FILLED."
+        )
     if order_id is None and client_id is None:
         raise e.mandatory_one_of("origClientOrderId", "orderId")
     p.check_all_read(_SIGNED)
@@ -210,8 +262,9 @@ def cancel_all(ctx: Ctx) -> Any:
     ctx.params.check_all_read(_SIGNED)
     acct = ctx.acct
     ctx.venue.settle_account(acct, ctx.now)
-    targets = sorted((o for o in acct.open_orders.values() if o.symbol == pair.symbol),
-                     key=lambda o: o.order_id)
+    targets = sorted(
+        (o for o in acct.open_orders.values() if o.symbol == pair.symbol), key=lambda o: o.order_id
+    )
     if not targets:
         raise e.cancel_rejected()
     cancel_id = new_client_id()
@@ -235,8 +288,8 @@ def open_orders(ctx: Ctx) -> Any:
 
 
 def _window(p: Params, max_hours: int = 24) -> tuple[int | None, int | None]:
-    start = p.integer("startTime")
-    end = p.integer("endTime")
+    start = p.time_ms("startTime")
+    end = p.time_ms("endTime")
     if start is not None and end is not None:
         if end < start:
             raise e.invalid_value("endTime")
@@ -262,7 +315,7 @@ def all_orders(ctx: Ctx) -> Any:
         hi = bisect.bisect_right(orders, end, key=lambda o: o.time)
     if order_id is None and start is None:
         lo = max(lo, hi - limit)
-    return [o.query_json() for o in orders[lo:min(hi, lo + limit)]]
+    return [o.query_json() for o in orders[lo : min(hi, lo + limit)]]
 
 
 def _trades_weight(params: Params) -> int:
@@ -283,42 +336,52 @@ def my_trades(ctx: Ctx) -> Any:
     trades: list[Trade] = ctx.acct.trades.get(pair.symbol, [])
     ids = ctx.acct.trade_ids.get(pair.symbol, [])
     if order_id is not None:
-        chosen = [t for t in trades if t.order_id == order_id
-                  and (from_id is None or t.trade_id >= from_id)]
+        chosen = [
+            t
+            for t in trades
+            if t.order_id == order_id and (from_id is None or t.trade_id >= from_id)
+        ]
         return [t.json() for t in chosen[:limit]]
     lo, hi = 0, len(trades)
     if from_id is not None:
         lo = bisect.bisect_left(ids, from_id)
-        return [t.json() for t in trades[lo:lo + limit]]
+        return [t.json() for t in trades[lo : lo + limit]]
     if start is not None:
         lo = bisect.bisect_left(trades, start, key=lambda t: t.time)
     if end is not None:
         hi = bisect.bisect_right(trades, end, key=lambda t: t.time)
     if start is None:
         lo = max(lo, hi - limit)
-    return [t.json() for t in trades[lo:min(hi, lo + limit)]]
+    return [t.json() for t in trades[lo : min(hi, lo + limit)]]
 
 
 def order_rate_limit(ctx: Ctx) -> Any:
     limits = ctx.sim.limits
     c10, cday = limits.count_order(ctx.acct.account_id, ctx.now, filled_at_once=True)
     return [
-        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-         "limit": ctx.sim.faults.orders_per_10s or limits.config.orders_per_10s, "count": c10},
-        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
-         "limit": limits.config.orders_per_day, "count": cday},
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "SECOND",
+            "intervalNum": 10,
+            "limit": ctx.sim.faults.orders_per_10s or limits.config.orders_per_10s,
+            "count": c10,
+        },
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "DAY",
+            "intervalNum": 1,
+            "limit": limits.config.orders_per_day,
+            "count": cday,
+        },
     ]
 
 
 def _wallet_window(ctx: Ctx) -> tuple[int, int]:
     p = ctx.params
-    start = p.integer("startTime")
-    end = p.integer("endTime")
-    if start is None and end is None:
-        end = ctx.now
-        start = end - NINETY_DAYS_MS
-    elif start is None:
-        assert end is not None
+    start = p.time_ms("startTime")
+    end = p.time_ms("endTime")
+    if start is None:
+        end = ctx.now if end is None else end
         start = end - NINETY_DAYS_MS
     elif end is None:
         end = min(ctx.now, start + NINETY_DAYS_MS)
@@ -342,7 +405,8 @@ def _wallet_history(ctx: Ctx, items: list[Transfer], extra: tuple[str, ...]) -> 
     wanted_ids = set(id_list.split(",")) if id_list else None
     tx_id = p.values.get("txId")
     chosen = [
-        t for t in items
+        t
+        for t in items
         if start <= t.time <= end
         and (coin is None or t.coin == coin)
         and (status is None or t.status == status)
@@ -350,7 +414,7 @@ def _wallet_history(ctx: Ctx, items: list[Transfer], extra: tuple[str, ...]) -> 
         and (tx_id is None or t.tx_id == tx_id)
     ]
     chosen.sort(key=lambda t: t.time, reverse=True)  # newest first, as the exchange answers
-    return [t.json() for t in chosen[offset:offset + limit]]
+    return [t.json() for t in chosen[offset : offset + limit]]
 
 
 def deposit_history(ctx: Ctx) -> Any:
@@ -362,8 +426,7 @@ def withdraw_history(ctx: Ctx) -> Any:
 
 
 def api_restrictions(ctx: Ctx) -> Any:
-    assert ctx.key is not None
-    return ctx.key.restrictions_json()
+    return ctx.api_key.restrictions_json()
 
 
 def account_status(ctx: Ctx) -> Any:
@@ -377,39 +440,119 @@ def _f(*names: str) -> frozenset[str]:
     return frozenset(names) | _SIGNED
 
 
-_ORDER_PARAMS = _f("symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price",
-                   "newClientOrderId", "strategyId", "strategyType", "stopPrice", "trailingDelta",
-                   "icebergQty", "newOrderRespType", "selfTradePreventionMode")
+_ORDER_PARAMS = _f(
+    "symbol",
+    "side",
+    "type",
+    "timeInForce",
+    "quantity",
+    "quoteOrderQty",
+    "price",
+    "newClientOrderId",
+    "strategyId",
+    "strategyType",
+    "stopPrice",
+    "trailingDelta",
+    "icebergQty",
+    "newOrderRespType",
+    "selfTradePreventionMode",
+)
 
 ENDPOINTS = [
-    Endpoint("GET", "/api/v3/account", account, "USER_DATA", fixed(20),
-             params=_f("omitZeroBalances")),
+    Endpoint(
+        "GET", "/api/v3/account", account, "USER_DATA", fixed(20), params=_f("omitZeroBalances")
+    ),
     Endpoint("POST", "/api/v3/order", new_order, "TRADE", fixed(1), params=_ORDER_PARAMS),
-    Endpoint("POST", "/api/v3/order/test", test_order, "TRADE", fixed(1),
-             params=_ORDER_PARAMS | {"computeCommissionRates"}),
-    Endpoint("GET", "/api/v3/order", query_order, "USER_DATA", fixed(4),
-             params=_f("symbol", "orderId", "origClientOrderId")),
-    Endpoint("DELETE", "/api/v3/order", cancel_order, "TRADE", fixed(1),
-             params=_f("symbol", "orderId", "origClientOrderId", "newClientOrderId",
-                       "cancelRestrictions")),
-    Endpoint("GET", "/api/v3/openOrders", open_orders, "USER_DATA", _open_orders_weight,
-             params=_f("symbol")),
+    Endpoint(
+        "POST",
+        "/api/v3/order/test",
+        test_order,
+        "TRADE",
+        _test_order_weight,
+        params=_ORDER_PARAMS | {"computeCommissionRates"},
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/order",
+        query_order,
+        "USER_DATA",
+        fixed(4),
+        params=_f("symbol", "orderId", "origClientOrderId"),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v3/order",
+        cancel_order,
+        "TRADE",
+        fixed(1),
+        params=_f(
+            "symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions"
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/openOrders",
+        open_orders,
+        "USER_DATA",
+        _open_orders_weight,
+        params=_f("symbol"),
+    ),
     Endpoint("DELETE", "/api/v3/openOrders", cancel_all, "TRADE", fixed(1), params=_f("symbol")),
-    Endpoint("GET", "/api/v3/allOrders", all_orders, "USER_DATA", fixed(20),
-             params=_f("symbol", "orderId", "startTime", "endTime", "limit")),
-    Endpoint("GET", "/api/v3/myTrades", my_trades, "USER_DATA", _trades_weight,
-             params=_f("symbol", "orderId", "startTime", "endTime", "fromId", "limit")),
+    Endpoint(
+        "GET",
+        "/api/v3/allOrders",
+        all_orders,
+        "USER_DATA",
+        fixed(20),
+        params=_f("symbol", "orderId", "startTime", "endTime", "limit"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/myTrades",
+        my_trades,
+        "USER_DATA",
+        _trades_weight,
+        params=_f("symbol", "orderId", "startTime", "endTime", "fromId", "limit"),
+    ),
     Endpoint("GET", "/api/v3/rateLimit/order", order_rate_limit, "USER_DATA", fixed(40)),
-    Endpoint("GET", "/sapi/v1/capital/deposit/hisrec", deposit_history, "USER_DATA", fixed(1),
-             bucket="sapi_ip",
-             params=_f("includeSource", "coin", "status", "startTime", "endTime", "offset",
-                       "limit", "txId")),
-    Endpoint("GET", "/sapi/v1/capital/withdraw/history", withdraw_history, "USER_DATA",
-             fixed(18000), bucket="sapi_uid",
-             params=_f("coin", "withdrawOrderId", "status", "offset", "limit", "idList",
-                       "startTime", "endTime")),
-    Endpoint("GET", "/sapi/v1/account/apiRestrictions", api_restrictions, "USER_DATA", fixed(1),
-             bucket="sapi_ip", params=_f()),
-    Endpoint("GET", "/sapi/v1/account/status", account_status, "USER_DATA", fixed(1),
-             bucket="sapi_ip", params=_f()),
+    Endpoint(
+        "GET",
+        "/sapi/v1/capital/deposit/hisrec",
+        deposit_history,
+        "USER_DATA",
+        fixed(1),
+        bucket="sapi_ip",
+        params=_f(
+            "includeSource", "coin", "status", "startTime", "endTime", "offset", "limit", "txId"
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/sapi/v1/capital/withdraw/history",
+        withdraw_history,
+        "USER_DATA",
+        fixed(18000),
+        bucket="sapi_uid",
+        params=_f(
+            "coin", "withdrawOrderId", "status", "offset", "limit", "idList", "startTime", "endTime"
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/sapi/v1/account/apiRestrictions",
+        api_restrictions,
+        "USER_DATA",
+        fixed(1),
+        bucket="sapi_ip",
+        params=_f(),
+    ),
+    Endpoint(
+        "GET",
+        "/sapi/v1/account/status",
+        account_status,
+        "USER_DATA",
+        fixed(1),
+        bucket="sapi_ip",
+        params=_f(),
+    ),
 ]

@@ -39,22 +39,48 @@ def symbol_info(p: Pair) -> dict[str, Any]:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": f8(p.tick_size),
-             "maxPrice": f8(p.max_price), "tickSize": f8(p.tick_size)},
-            {"filterType": "LOT_SIZE", "minQty": f8(p.min_qty), "maxQty": f8(p.max_qty),
-             "stepSize": f8(p.step_size)},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": f8(p.tick_size),
+                "maxPrice": f8(p.max_price),
+                "tickSize": f8(p.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": f8(p.min_qty),
+                "maxQty": f8(p.max_qty),
+                "stepSize": f8(p.step_size),
+            },
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000",
-             "maxQty": f8(p.market_max_qty), "stepSize": "0.00000000"},
-            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10,
-             "maxTrailingAboveDelta": 2000, "minTrailingBelowDelta": 10,
-             "maxTrailingBelowDelta": 2000},
-            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",
-             "bidMultiplierDown": "0.2", "askMultiplierUp": "5", "askMultiplierDown": "0.2",
-             "avgPriceMins": 5},
-            {"filterType": "NOTIONAL", "minNotional": f8(p.min_notional),
-             "applyMinToMarket": True, "maxNotional": f8(p.max_notional),
-             "applyMaxToMarket": False, "avgPriceMins": 5},
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0.00000000",
+                "maxQty": f8(p.market_max_qty),
+                "stepSize": "0.00000000",
+            },
+            {
+                "filterType": "TRAILING_DELTA",
+                "minTrailingAboveDelta": 10,
+                "maxTrailingAboveDelta": 2000,
+                "minTrailingBelowDelta": 10,
+                "maxTrailingBelowDelta": 2000,
+            },
+            {
+                "filterType": "PERCENT_PRICE_BY_SIDE",
+                "bidMultiplierUp": "5",
+                "bidMultiplierDown": "0.2",
+                "askMultiplierUp": "5",
+                "askMultiplierDown": "0.2",
+                "avgPriceMins": 5,
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": f8(p.min_notional),
+                "applyMinToMarket": True,
+                "maxNotional": f8(p.max_notional),
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],
@@ -120,14 +146,30 @@ def exchange_info(ctx: Ctx) -> Any:
         "timezone": "UTC",
         "serverTime": ctx.now,
         _RATE_LIMITS_KEY: [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-             "limit": sim.limits.config.weight_per_minute},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-             "limit": sim.limits.config.orders_per_10s},
-            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
-             "limit": sim.limits.config.orders_per_day},
-            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
-             "limit": 61000},
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": sim.limits.config.weight_per_minute,
+            },
+            {
+                "rateLimitType": "ORDERS",
+                "interval": "SECOND",
+                "intervalNum": 10,
+                "limit": sim.limits.config.orders_per_10s,
+            },
+            {
+                "rateLimitType": "ORDERS",
+                "interval": "DAY",
+                "intervalNum": 1,
+                "limit": sim.limits.config.orders_per_day,
+            },
+            {
+                "rateLimitType": "RAW_REQUESTS",
+                "interval": "MINUTE",
+                "intervalNum": 5,
+                "limit": 61000,
+            },
         ],
         "exchangeFilters": [],
     }
@@ -197,8 +239,8 @@ def agg_trades(ctx: Ctx) -> Any:
     pair = pair_of(ctx, p.symbol())
     limit = p.limit(500, 1000)
     from_id = p.integer("fromId")
-    start = p.integer("startTime")
-    end = p.integer("endTime")
+    start = p.time_ms("startTime")
+    end = p.time_ms("endTime")
     market = ctx.venue.market
     last = market.tape_id_at(pair.symbol, ctx.now)
     if from_id is not None:
@@ -217,8 +259,18 @@ def agg_trades(ctx: Ctx) -> Any:
     out = []
     for i in range(max(0, first), min(first + limit, last + 1)):
         t = market.tape_trade(pair.symbol, i)
-        out.append({"a": i, "p": t["price"], "q": t["qty"], "f": i, "l": i, "T": t["time"],
-                    "m": t["isBuyerMaker"], "M": True})
+        out.append(
+            {
+                "a": i,
+                "p": t["price"],
+                "q": t["qty"],
+                "f": i,
+                "l": i,
+                "T": t["time"],
+                "m": t["isBuyerMaker"],
+                "M": True,
+            }
+        )
     return out
 
 
@@ -229,8 +281,8 @@ def klines(ctx: Ctx) -> Any:
     if interval not in INTERVAL_MS:
         raise e.invalid_interval()
     limit = p.limit(500, 1000)
-    start = p.integer("startTime")
-    end = p.integer("endTime")
+    start = p.time_ms("startTime")
+    end = p.time_ms("endTime")
     tz = p.raw("timeZone")
     if tz not in (None, "0", "+0", "0:00", "00:00", "+00:00"):
         raise e.SimError(400, -1130, "Data sent for parameter 'timeZone' is not valid.")
@@ -280,14 +332,28 @@ def _24hr_weight(params: Params) -> int:
     return 2 if n <= 20 else 40 if n <= 100 else 80
 
 
-_MINI_FIELDS = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume",
-                "quoteVolume", "openTime", "closeTime", "firstId", "lastId", "count")
+_MINI_FIELDS = (
+    "symbol",
+    "openPrice",
+    "highPrice",
+    "lowPrice",
+    "lastPrice",
+    "volume",
+    "quoteVolume",
+    "openTime",
+    "closeTime",
+    "firstId",
+    "lastId",
+    "count",
+)
 
 
 def ticker_24hr(ctx: Ctx) -> Any:
     pairs = _symbols(ctx)
-    kind = ctx.params.enum("type", ("FULL", "MINI"),
-                           e.SimError(400, -1139, "Invalid ticker type.")) or "FULL"
+    kind = (
+        ctx.params.enum("type", ("FULL", "MINI"), e.SimError(400, -1139, "Invalid ticker type."))
+        or "FULL"
+    )
     market = ctx.venue.market
     chosen = pairs if pairs is not None else list(market.pairs.values())
     out = []
@@ -312,8 +378,15 @@ def book_ticker(ctx: Ctx) -> Any:
     out = []
     for p in chosen:
         bids, asks = market.book(p.symbol, ctx.now, 1)
-        out.append({"symbol": p.symbol, "bidPrice": f8(bids[0][0]), "bidQty": f8(bids[0][1]),
-                    "askPrice": f8(asks[0][0]), "askQty": f8(asks[0][1])})
+        out.append(
+            {
+                "symbol": p.symbol,
+                "bidPrice": f8(bids[0][0]),
+                "bidQty": f8(bids[0][1]),
+                "askPrice": f8(asks[0][0]),
+                "askQty": f8(asks[0][1]),
+            }
+        )
     return out[0] if ctx.params.values.get("symbol") else out
 
 
@@ -330,29 +403,87 @@ def _f(*names: str) -> frozenset[str]:
 ENDPOINTS = [
     Endpoint("GET", "/api/v3/ping", ping, "NONE", fixed(1)),
     Endpoint("GET", "/api/v3/time", server_time, "NONE", fixed(1)),
-    Endpoint("GET", "/api/v3/exchangeInfo", exchange_info, "NONE", fixed(20),
-             params=_f("symbol", "symbols", "permissions", "showPermissionSets",
-                       "symbolStatus")),
-    Endpoint("GET", "/api/v3/depth", depth, "NONE", _depth_weight,
-             params=_f("symbol", "limit", "symbolStatus")),
+    Endpoint(
+        "GET",
+        "/api/v3/exchangeInfo",
+        exchange_info,
+        "NONE",
+        fixed(20),
+        params=_f("symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/depth",
+        depth,
+        "NONE",
+        _depth_weight,
+        params=_f("symbol", "limit", "symbolStatus"),
+    ),
     # ccxt sends startTime/endTime to /trades when asked for trades "since"; they are ignored.
-    Endpoint("GET", "/api/v3/trades", trades, "NONE", fixed(25),
-             params=_f("symbol", "limit", "startTime", "endTime")),
-    Endpoint("GET", "/api/v3/historicalTrades", historical_trades, "NONE", fixed(25),
-             params=_f("symbol", "limit", "fromId")),
-    Endpoint("GET", "/api/v3/aggTrades", agg_trades, "NONE", fixed(4),
-             params=_f("symbol", "limit", "fromId", "startTime", "endTime")),
-    Endpoint("GET", "/api/v3/klines", klines, "NONE", fixed(2),
-             params=_f("symbol", "interval", "startTime", "endTime", "limit", "timeZone")),
-    Endpoint("GET", "/api/v3/uiKlines", klines, "NONE", fixed(2),
-             params=_f("symbol", "interval", "startTime", "endTime", "limit", "timeZone")),
+    Endpoint(
+        "GET",
+        "/api/v3/trades",
+        trades,
+        "NONE",
+        fixed(25),
+        params=_f("symbol", "limit", "startTime", "endTime"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/historicalTrades",
+        historical_trades,
+        "NONE",
+        fixed(25),
+        params=_f("symbol", "limit", "fromId"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/aggTrades",
+        agg_trades,
+        "NONE",
+        fixed(4),
+        params=_f("symbol", "limit", "fromId", "startTime", "endTime"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/klines",
+        klines,
+        "NONE",
+        fixed(2),
+        params=_f("symbol", "interval", "startTime", "endTime", "limit", "timeZone"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/uiKlines",
+        klines,
+        "NONE",
+        fixed(2),
+        params=_f("symbol", "interval", "startTime", "endTime", "limit", "timeZone"),
+    ),
     Endpoint("GET", "/api/v3/avgPrice", avg_price, "NONE", fixed(2), params=_f("symbol")),
-    Endpoint("GET", "/api/v3/ticker/24hr", ticker_24hr, "NONE", _24hr_weight,
-             params=_f("symbol", "symbols", "type", "symbolStatus")),
-    Endpoint("GET", "/api/v3/ticker/price", ticker_price, "NONE",
-             lambda p: _ticker_weight(p, 2, 4), params=_f("symbol", "symbols", "symbolStatus")),
-    Endpoint("GET", "/api/v3/ticker/bookTicker", book_ticker, "NONE",
-             lambda p: _ticker_weight(p, 2, 4), params=_f("symbol", "symbols", "symbolStatus")),
-    Endpoint("GET", "/sapi/v1/system/status", system_status, "NONE", fixed(1),
-             bucket="sapi_ip"),
+    Endpoint(
+        "GET",
+        "/api/v3/ticker/24hr",
+        ticker_24hr,
+        "NONE",
+        _24hr_weight,
+        params=_f("symbol", "symbols", "type", "symbolStatus"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/ticker/price",
+        ticker_price,
+        "NONE",
+        lambda p: _ticker_weight(p, 2, 4),
+        params=_f("symbol", "symbols", "symbolStatus"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v3/ticker/bookTicker",
+        book_ticker,
+        "NONE",
+        lambda p: _ticker_weight(p, 2, 4),
+        params=_f("symbol", "symbols", "symbolStatus"),
+    ),
+    Endpoint("GET", "/sapi/v1/system/status", system_status, "NONE", fixed(1), bucket="sapi_ip"),
 ]

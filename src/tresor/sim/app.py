@@ -30,8 +30,10 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json;charset=UTF-8")]
-_HTML_503 = (b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>"
-             b"<center><h1>503 Service Temporarily Unavailable</h1></center></body></html>")
+_HTML_503 = (
+    b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>"
+    b"<center><h1>503 Service Temporarily Unavailable</h1></center></body></html>"
+)
 SETTLE_EVERY_S = 1.0
 
 
@@ -116,50 +118,15 @@ class SimApp:
         await self._exchange(endpoint, scope, body, send)
 
     async def _exchange(self, ep: Endpoint, scope: Scope, body: bytes, send: Send) -> None:
-        sim = self.sim
-        faults = sim.faults
-        now = self.now()
-        ip = self.client_ip(scope)
+        faults = self.sim.faults
         headers: Headers = []
-        query = scope["query_string"].decode("latin-1")
-        form = body.decode("latin-1") if body else ""
         faulty = (faults.raw != {}) and faults.applies(ep.path)
         try:
-            if faulty and faults.maintenance and ep.path != "/sapi/v1/system/status":
-                raise e.SimError(503, -1016, "System is under maintenance.")
-            try:
-                params: Params | None = Params(split_pairs(query), split_pairs(form))
-            except e.SimError as bad:
-                params, parse_error = None, bad
-            weight = ep.weight(params) if params is not None else 1
-            if ep.bucket == "api":
-                used = sim.limits.charge_ip(ip, weight, now, faults.weight_limit)
-                headers.append((b"x-mbx-used-weight", str(used).encode()))
-                headers.append((b"x-mbx-used-weight-1m", str(used).encode()))
-            if params is None:
-                raise parse_error
-            ctx = Ctx(sim=sim, params=params, now=now, ip=ip, headers=headers)
-            if ep.security != "NONE":
-                api_key = None
-                for name, value in scope["headers"]:
-                    if name == b"x-mbx-apikey":
-                        api_key = value.decode("latin-1")
-                        break
-                ctx.key = auth.check_signed(
-                    keys=sim.venue.keys, api_key=api_key, params=params, query=query, body=form,
-                    now=now, ip=ip, trade=ep.security == "TRADE")
-                ctx.account = sim.venue.accounts[ctx.key.account_id]
-                sim.venue.settle_account(ctx.account, now)
-            if ep.bucket != "api":
-                uid = ctx.account.uid if ctx.account is not None else None
-                name, used = sim.limits.charge_sapi(
-                    ip, uid, weight if ep.bucket == "sapi_ip" else 0,
-                    weight if ep.bucket == "sapi_uid" else 0, now)
-                headers.append((name.encode(), str(used).encode()))
+            ctx = self._admit(ep, scope, body, headers, faulty)
             if faulty:
                 await self._before(faults)
             result = ep.handler(ctx)
-            params.check_all_read(ep.params)
+            ctx.params.check_all_read(ep.params)
         except e.SimError as err:
             await respond(send, err.http_status, error_body(err), error_headers(err, headers))
             return
@@ -167,11 +134,57 @@ class SimApp:
             # executed, but the answer never reaches the client
             if faults.lost_mode == "timeout":
                 await asyncio.sleep(faults.lost_seconds)
-            err = e.err(e.INTERNAL, 500)
-            await respond(send, 500, error_body(err), headers + JSON_HEADERS)
+            lost = e.err(e.INTERNAL, 500)
+            await respond(send, 500, error_body(lost), headers + JSON_HEADERS)
             return
         data = result.data if isinstance(result, RawJSON) else orjson.dumps(result)
         await respond(send, 200, data, headers + JSON_HEADERS)
+
+    def _admit(
+        self, ep: Endpoint, scope: Scope, body: bytes, headers: Headers, faulty: bool
+    ) -> Ctx:
+        """Everything before the handler: maintenance, parameters, weight, authentication."""
+        sim = self.sim
+        now = self.now()
+        ip = self.client_ip(scope)
+        if faulty and sim.faults.maintenance and ep.path != "/sapi/v1/system/status":
+            raise e.SimError(503, -1016, "System is under maintenance.")
+        query = scope["query_string"].decode("latin-1")
+        form = body.decode("latin-1") if body else ""
+        params, parse_error = parse_params(query, form)
+        # the weight is charged even for a request that turns out to be malformed
+        weight = ep.weight(params) if params is not None else 1
+        if ep.bucket == "api":
+            used = sim.limits.charge_ip(ip, weight, now, sim.faults.weight_limit)
+            headers.append((b"x-mbx-used-weight", str(used).encode()))
+            headers.append((b"x-mbx-used-weight-1m", str(used).encode()))
+        if params is None:
+            raise parse_error or e.err(e.UNKNOWN)
+        ctx = Ctx(sim=sim, params=params, now=now, ip=ip, headers=headers)
+        if ep.security != "NONE":
+            ctx.key = auth.check_signed(
+                keys=sim.venue.keys,
+                api_key=header(scope, b"x-mbx-apikey"),
+                params=params,
+                query=query,
+                body=form,
+                now=now,
+                ip=ip,
+                trade=ep.security == "TRADE",
+            )
+            ctx.account = sim.venue.accounts[ctx.key.account_id]
+            sim.venue.settle_account(ctx.account, now)
+        if ep.bucket != "api":
+            uid = ctx.account.uid if ctx.account is not None else None
+            name, used = sim.limits.charge_sapi(
+                ip,
+                uid,
+                weight if ep.bucket == "sapi_ip" else 0,
+                weight if ep.bucket == "sapi_uid" else 0,
+                now,
+            )
+            headers.append((name.encode(), str(used).encode()))
+        return ctx
 
     @staticmethod
     async def _before(faults: Any) -> None:
@@ -189,6 +202,21 @@ class SimApp:
 class _Html503(e.SimError):
     def __init__(self) -> None:
         super().__init__(503, 0, "")
+
+
+def parse_params(query: str, form: str) -> tuple[Params | None, e.SimError | None]:
+    try:
+        params = Params(split_pairs(query), split_pairs(form))
+    except e.SimError as bad:
+        return None, bad
+    return params, None
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def error_body(err: e.SimError) -> bytes:
@@ -209,6 +237,11 @@ def error_headers(err: e.SimError, headers: Headers) -> Headers:
 
 
 async def respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

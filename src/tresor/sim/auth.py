@@ -29,14 +29,20 @@ def signed_payload(query: str, body: str) -> str:
 
 
 def check_signed(
-    *, keys: dict[str, ApiKey], api_key: str | None, params: Params, query: str, body: str,
-    now: int, ip: str, trade: bool,
+    *,
+    keys: dict[str, ApiKey],
+    api_key: str | None,
+    params: Params,
+    query: str,
+    body: str,
+    now: int,
+    ip: str,
+    trade: bool,
 ) -> ApiKey:
     """Authenticate a SIGNED request; return its key or raise the exchange's error."""
     if not api_key or not API_KEY_RE.match(api_key):
         raise e.err(e.BAD_API_KEY_FMT, 401)
-    timestamp = params.integer("timestamp", required=True)
-    assert timestamp is not None
+    timestamp = params.required_time_ms("timestamp")
     signature = params.require("signature")
     window_raw = params.raw("recvWindow")
     recv_window: float = DEFAULT_RECV_WINDOW
@@ -49,8 +55,9 @@ def check_signed(
     key = keys.get(api_key)
     if key is None:
         raise e.err(e.REJECTED_MBX_KEY, 401)
-    expected = hmac.new(key.secret.encode(), signed_payload(query, body).encode(),
-                        hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        key.secret.encode(), signed_payload(query, body).encode(), hashlib.sha256
+    ).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
         raise e.err(e.INVALID_SIGNATURE)
     if timestamp >= now + 1000:

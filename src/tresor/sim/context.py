@@ -51,8 +51,17 @@ class Ctx:
 
     @property
     def acct(self) -> Account:
-        assert self.account is not None
+        """The signed caller's account (only signed endpoints read it)."""
+        if self.account is None:
+            raise RuntimeError("an unsigned request has no account")
         return self.account
+
+    @property
+    def api_key(self) -> ApiKey:
+        """The signed caller's key (only signed endpoints read it)."""
+        if self.key is None:
+            raise RuntimeError("an unsigned request has no API key")
+        return self.key
 
 
 Handler = Callable[[Ctx], Any]

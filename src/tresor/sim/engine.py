@@ -12,6 +12,7 @@ sell); fees are charged in the asset received, at the account's maker or taker r
 
 from __future__ import annotations
 
+import heapq
 import re
 import secrets
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 MARKET_DEPTH_LEVELS = 50  # how deep a market order may walk the book before it expires
 MAX_NUM_ORDERS = 200  # open orders per symbol and account (MAX_NUM_ORDERS filter)
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")
-KNOWN_TYPES = ORDER_TYPES + ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+KNOWN_TYPES = (*ORDER_TYPES, "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
 
 def new_client_id() -> str:
@@ -43,7 +44,7 @@ class Venue:
         self.market = market
         self.accounts: dict[int, Account] = {}
         self.keys: dict[str, ApiKey] = {}
-        self._next_order_id: dict[str, int] = {}
+        self._next_order_id = 1_000_000_001
         self._next_trade_id: dict[str, int] = {}
         self._next_account = 1
 
@@ -51,15 +52,25 @@ class Venue:
     def create_account(self, balances: dict[str, Decimal], now: int) -> Account:
         account_id = self._next_account
         self._next_account += 1
-        account = Account(account_id=account_id, uid=35_000_000 + account_id * 7919,
-                          create_time=now, update_time=now)
+        account = Account(
+            account_id=account_id,
+            uid=35_000_000 + account_id * 7919,
+            create_time=now,
+            update_time=now,
+        )
         for asset, amount in balances.items():
             account.balance(asset).free += amount
         self.accounts[account_id] = account
         return account
 
-    def create_key(self, account: Account, permissions: dict[str, bool], ip_whitelist: list[str],
-                   now: int, trading_expiration: int = 0) -> ApiKey:
+    def create_key(
+        self,
+        account: Account,
+        permissions: dict[str, bool],
+        ip_whitelist: list[str],
+        now: int,
+        trading_expiration: int = 0,
+    ) -> ApiKey:
         flags = dict(PERMISSION_FLAGS)
         flags.update({k: bool(v) for k, v in permissions.items() if k in PERMISSION_FLAGS})
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -76,8 +87,10 @@ class Venue:
         return key
 
     def next_order_id(self, symbol: str) -> int:
-        n = self._next_order_id.get(symbol, 1_000_000_001)
-        self._next_order_id[symbol] = n + 1
+        """One sequence for the whole venue: ids still grow within every symbol, as Binance's
+        per-symbol ids do, and are unique per account, which ``Account.open_orders`` keys on."""
+        n = self._next_order_id
+        self._next_order_id = n + 1
         return n
 
     def next_trade_id(self, symbol: str) -> int:
@@ -87,14 +100,24 @@ class Venue:
 
     # -- order placement -------------------------------------------------------------------------
     def validate_new_order(
-        self, account: Account, pair: Pair, *, side: str, type_: str, tif: str | None,
-        qty: Decimal | None, quote_qty: Decimal | None, price: Decimal | None,
-        client_id: str | None, now: int,
+        self,
+        account: Account,
+        pair: Pair,
+        *,
+        side: str,
+        type_: str,
+        tif: str | None,
+        qty: Decimal | None,
+        quote_qty: Decimal | None,
+        price: Decimal | None,
+        client_id: str | None,
+        now: int,
     ) -> None:
         """Apply the symbol filters and the balance check; raise the exchange's error."""
         mid = self.market.price(pair.symbol, now)
         if type_ in ("LIMIT", "LIMIT_MAKER"):
-            assert price is not None and qty is not None
+            if price is None or qty is None:
+                raise e.mandatory("price" if price is None else "quantity")
             check_price(pair, price)
             up, down = mid * 5, mid / 5
             if price > up or price < down:
@@ -118,22 +141,44 @@ class Venue:
             o.client_order_id == client_id for o in account.open_orders.values()
         ):
             raise e.new_order_rejected(e.DUPLICATE_ORDER)
-        # funds
-        if side == "BUY":
-            if type_ == "MARKET":
-                need = quote_qty if quote_qty is not None else self._market_cost(pair, qty, now)
-            else:
-                assert price is not None and qty is not None
-                need = price * qty
-            if account.balance(pair.quote).free < need:
-                raise e.new_order_rejected(e.INSUFFICIENT_BALANCE)
-        else:
-            need = qty if qty is not None else self._market_sell_qty(pair, quote_qty, now)
-            if account.balance(pair.base).free < need:
-                raise e.new_order_rejected(e.INSUFFICIENT_BALANCE)
+        need = self._funds_needed(
+            pair,
+            side=side,
+            qty=qty,
+            quote_qty=quote_qty,
+            price=price if type_ != "MARKET" else None,
+            now=now,
+        )
+        asset = pair.quote if side == "BUY" else pair.base
+        if account.balance(asset).free < need:
+            raise e.new_order_rejected(e.INSUFFICIENT_BALANCE)
 
-    def _market_cost(self, pair: Pair, qty: Decimal | None, now: int) -> Decimal:
-        assert qty is not None
+    def _funds_needed(
+        self,
+        pair: Pair,
+        *,
+        side: str,
+        qty: Decimal | None,
+        quote_qty: Decimal | None,
+        price: Decimal | None,
+        now: int,
+    ) -> Decimal:
+        """What a new order needs free: quote for a buy, base for a sell."""
+        if side == "BUY":
+            if price is not None and qty is not None:
+                return price * qty
+            if quote_qty is not None:
+                return quote_qty
+            if qty is not None:
+                return self._market_cost(pair, qty, now)
+        else:
+            if qty is not None:
+                return qty
+            if quote_qty is not None:
+                return self._market_sell_qty(pair, quote_qty, now)
+        raise e.mandatory_one_of("quantity", "quoteOrderQty")
+
+    def _market_cost(self, pair: Pair, qty: Decimal, now: int) -> Decimal:
         _, asks = self.market.book(pair.symbol, now, MARKET_DEPTH_LEVELS)
         cost, left = ZERO, qty
         for price, level_qty in asks:
@@ -144,8 +189,7 @@ class Venue:
                 break
         return cost
 
-    def _market_sell_qty(self, pair: Pair, quote_qty: Decimal | None, now: int) -> Decimal:
-        assert quote_qty is not None
+    def _market_sell_qty(self, pair: Pair, quote_qty: Decimal, now: int) -> Decimal:
         bids, _ = self.market.book(pair.symbol, now, MARKET_DEPTH_LEVELS)
         qty, left = ZERO, quote_qty
         for price, level_qty in bids:
@@ -157,28 +201,52 @@ class Venue:
         return qty
 
     def place_order(
-        self, account: Account, pair: Pair, *, side: str, type_: str, tif: str | None,
-        qty: Decimal | None, quote_qty: Decimal | None, price: Decimal | None,
-        client_id: str | None, now: int,
+        self,
+        account: Account,
+        pair: Pair,
+        *,
+        side: str,
+        type_: str,
+        tif: str | None,
+        qty: Decimal | None,
+        quote_qty: Decimal | None,
+        price: Decimal | None,
+        client_id: str | None,
+        now: int,
     ) -> tuple[Order, list[Trade]]:
         """Validate, accept and execute a new order. Raises ``SimError`` when rejected."""
         self.settle_account(account, now)
-        self.validate_new_order(account, pair, side=side, type_=type_, tif=tif, qty=qty,
-                                quote_qty=quote_qty, price=price, client_id=client_id, now=now)
+        self.validate_new_order(
+            account,
+            pair,
+            side=side,
+            type_=type_,
+            tif=tif,
+            qty=qty,
+            quote_qty=quote_qty,
+            price=price,
+            client_id=client_id,
+            now=now,
+        )
         if type_ == "LIMIT_MAKER" and price is not None:
             bids, asks = self.market.book(pair.symbol, now, 1)
             crosses = price >= asks[0][0] if side == "BUY" else bool(bids) and price <= bids[0][0]
             if crosses:
                 raise e.new_order_rejected("Order would immediately match and take.")
         order = Order(
-            account_id=account.account_id, symbol=pair.symbol,
+            account_id=account.account_id,
+            symbol=pair.symbol,
             order_id=self.next_order_id(pair.symbol),
-            client_order_id=client_id or new_client_id(), side=side, type=type_,
-            time_in_force=tif or ("GTC" if type_ != "MARKET" else "GTC"),
+            client_order_id=client_id or new_client_id(),
+            side=side,
+            type=type_,
+            time_in_force=tif or "GTC",
             price=price if price is not None else ZERO,
             orig_qty=qty if qty is not None else ZERO,
             orig_quote_qty=quote_qty if quote_qty is not None else ZERO,
-            time=now, update_time=now, checked_until=now,
+            time=now,
+            update_time=now,
+            checked_until=now,
         )
         fills = self._take(account, pair, order, now)
         if order.type == "MARKET":
@@ -222,8 +290,10 @@ class Venue:
                 take = min(level_qty, floor_step(budget / price, pair.step_size))
                 if take <= 0:
                     break
-                if order.side == "SELL" and account.balance(pair.base).free < \
-                        sum(q for _, q in plan) + take:
+                if (
+                    order.side == "SELL"
+                    and account.balance(pair.base).free < sum(q for _, q in plan) + take
+                ):
                     break
                 plan.append((price, take))
                 budget -= take * price
@@ -235,11 +305,21 @@ class Venue:
                 take = min(left, level_qty)
                 plan.append((price, take))
                 left -= take
-        return [self._fill(account, pair, order, price, qty, now, maker=False)
-                for price, qty in plan]
+        return [
+            self._fill(account, pair, order, price, qty, now, maker=False) for price, qty in plan
+        ]
 
-    def _fill(self, account: Account, pair: Pair, order: Order, price: Decimal, qty: Decimal,
-              now: int, *, maker: bool) -> Trade:
+    def _fill(
+        self,
+        account: Account,
+        pair: Pair,
+        order: Order,
+        price: Decimal,
+        qty: Decimal,
+        now: int,
+        *,
+        maker: bool,
+    ) -> Trade:
         rate = account.maker_rate if maker else account.taker_rate
         quote_amount = price * qty
         base_bal, quote_bal = account.balance(pair.base), account.balance(pair.quote)
@@ -268,10 +348,18 @@ class Venue:
         order.executed_qty += qty
         order.cum_quote += quote_amount
         order.update_time = now
-        trade = Trade(symbol=pair.symbol, trade_id=self.next_trade_id(pair.symbol),
-                      order_id=order.order_id, price=price, qty=qty, commission=commission,
-                      commission_asset=commission_asset, time=now,
-                      is_buyer=order.side == "BUY", is_maker=maker)
+        trade = Trade(
+            symbol=pair.symbol,
+            trade_id=self.next_trade_id(pair.symbol),
+            order_id=order.order_id,
+            price=price,
+            qty=qty,
+            commission=commission,
+            commission_asset=commission_asset,
+            time=now,
+            is_buyer=order.side == "BUY",
+            is_maker=maker,
+        )
         account.add_trade(trade)
         return trade
 
@@ -307,39 +395,58 @@ class Venue:
 
     # -- resting orders ------------------------------------------------------------------------
     def settle_account(self, account: Account, now: int) -> None:
-        for order in sorted(account.open_orders.values(), key=lambda o: o.order_id):
-            self._settle_order(account, order, now)
+        """Fill the account's resting orders that the market crossed up to ``now``.
+
+        The fills are made in time order across all the orders, not order by order, so trade
+        ids grow with time within every symbol, as on the exchange (``myTrades`` paging by
+        ``fromId`` and by time must agree).
+        """
+        due: list[tuple[int, int, Iterator[int], Order]] = []
+        for order in account.open_orders.values():
+            if order.type == "MARKET" or order.checked_until >= now:
+                continue
+            crossings = self._crossings(order, order.checked_until, now)
+            order.checked_until = now
+            first = next(crossings, None)
+            if first is not None:
+                due.append((first, order.order_id, crossings, order))
+        heapq.heapify(due)
+        while due:
+            t, order_id, crossings, order = heapq.heappop(due)
+            self._maker_fill(account, order, t)
+            account.update_time = max(account.update_time, order.update_time)
+            later = next(crossings, None) if order.is_open else None
+            if later is not None:
+                heapq.heappush(due, (later, order_id, crossings, order))
 
     def settle_all(self, now: int) -> None:
         for account in self.accounts.values():
             if account.open_orders:
                 self.settle_account(account, now)
 
-    def _settle_order(self, account: Account, order: Order, now: int) -> None:
-        if order.type == "MARKET" or not order.is_open or order.checked_until >= now:
-            return
-        pair = self.market.pairs[order.symbol]
-        for t in _sample_times(order.checked_until, now):
+    def _crossings(self, order: Order, start: int, end: int) -> Iterator[int]:
+        """The sampled instants in (start, end] at which the mid price crosses the limit."""
+        limit = float(order.price)
+        for t in _sample_times(start, end):
             mid = self.market.mid(order.symbol, t)
-            crossed = mid <= float(order.price) if order.side == "BUY" \
-                else mid >= float(order.price)
-            if crossed:
-                chunk_usd = pair.liquidity_usd * 0.5
-                base_usd = self.market.usd(pair.base, t) or 1.0
-                chunk = floor_step(Decimal(chunk_usd / base_usd), pair.step_size)
-                qty = min(order.remaining, max(chunk, pair.step_size))
-                self._fill(account, pair, order, order.price, qty, t, maker=True)
-                if order.remaining <= 0:
-                    order.status = "FILLED"
-                    account.open_orders.pop(order.order_id, None)
-                    # release rounding leftovers of a buy filled below the lock
-                    if order.locked > 0:
-                        self._release(account, order)
-                    break
-                order.status = "PARTIALLY_FILLED"
-            order.checked_until = t
-        order.checked_until = max(order.checked_until, now) if order.is_open else order.checked_until
-        account.update_time = max(account.update_time, order.update_time)
+            if (mid <= limit) if order.side == "BUY" else (mid >= limit):
+                yield t
+
+    def _maker_fill(self, account: Account, order: Order, t: int) -> None:
+        pair = self.market.pairs[order.symbol]
+        chunk_usd = pair.liquidity_usd * 0.5
+        base_usd = self.market.usd(pair.base, t) or 1.0
+        chunk = floor_step(Decimal(chunk_usd / base_usd), pair.step_size)
+        qty = min(order.remaining, max(chunk, pair.step_size))
+        self._fill(account, pair, order, order.price, qty, t, maker=True)
+        if order.remaining > 0:
+            order.status = "PARTIALLY_FILLED"
+            return
+        order.status = "FILLED"
+        account.open_orders.pop(order.order_id, None)
+        # release rounding leftovers of a buy filled below the lock
+        if order.locked > 0:
+            self._release(account, order)
 
 
 def _sample_times(start: int, end: int) -> Iterator[int]:

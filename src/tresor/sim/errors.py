@@ -32,10 +32,15 @@ class SimError(Exception):
 UNKNOWN = (-1000, "An unknown error occurred while processing the request.")
 INTERNAL = (-1001, "Internal error; unable to process your request. Please try again.")
 UNAUTHORIZED = (-1002, "You are not authorized to execute this request.")
-TIMEOUT = (-1007, "Timeout waiting for response from backend server. Send status unknown; "
-           "execution status unknown.")
-SERVER_BUSY = (-1008, "Server is currently overloaded with other requests. Please try again "
-               "in a few minutes.")
+TIMEOUT = (
+    -1007,
+    "Timeout waiting for response from backend server. Send status unknown; "
+    "execution status unknown.",
+)
+SERVER_BUSY = (
+    -1008,
+    "Server is currently overloaded with other requests. Please try again in a few minutes.",
+)
 UNSUPPORTED_OPERATION = (-1020, "This operation is not supported.")
 INVALID_TIMESTAMP = (-1021, "Timestamp for this request is outside of the recvWindow.")
 INVALID_SIGNATURE = (-1022, "Signature for this request is not valid.")
@@ -83,8 +88,12 @@ def too_many_orders(limit: int, interval: str, retry_after: int) -> SimError:
 
 
 def illegal_chars(name: str) -> SimError:
-    return SimError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                    "legal range is '^[a-zA-Z0-9-_.]{1,36}$'.")
+    return SimError(
+        400,
+        -1100,
+        f"Illegal characters found in parameter '{name}'; "
+        "legal range is '^[a-zA-Z0-9-_.]{1,36}$'.",
+    )
 
 
 def duplicate_param() -> SimError:
@@ -92,13 +101,17 @@ def duplicate_param() -> SimError:
 
 
 def unread_params(read: int, sent: int) -> SimError:
-    return SimError(400, -1104, f"Not all sent parameters were read; read '{read}' parameter(s) "
-                    f"but was sent '{sent}'.")
+    return SimError(
+        400,
+        -1104,
+        f"Not all sent parameters were read; read '{read}' parameter(s) but was sent '{sent}'.",
+    )
 
 
 def mandatory(name: str) -> SimError:
-    return SimError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, "
-                    "or malformed.")
+    return SimError(
+        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
 
 
 def mandatory_one_of(a: str, b: str) -> SimError:
@@ -150,8 +163,9 @@ def invalid_symbol() -> SimError:
 
 
 def bad_recv_window() -> SimError:
-    return SimError(400, -1102, "'recvWindow' contains unexpected value. Cannot be greater than "
-                    "60000.")
+    return SimError(
+        400, -1102, "'recvWindow' contains unexpected value. Cannot be greater than 60000."
+    )
 
 
 def timestamp_ahead() -> SimError:
@@ -171,8 +185,9 @@ def invalid_value(name: str) -> SimError:
 
 
 def illegal_value(name: str, value: str) -> SimError:
-    return SimError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                    f"legal range is '{value}'.")
+    return SimError(
+        400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '{value}'."
+    )
 
 
 def filter_failure(name: str) -> SimError:

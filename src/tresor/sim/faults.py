@@ -29,18 +29,23 @@ class FaultConfigError(ValueError):
     pass
 
 
+def _is_number(value: Any) -> bool:
+    # JSON true/false arrive as bool, which Python counts as an int
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _share(spec: Any, name: str) -> float:
     if not isinstance(spec, dict):
         raise FaultConfigError(f"{name} must be an object with a 'share'")
     share = spec.get("share", 1.0)
-    if not isinstance(share, int | float) or not 0 <= share <= 1:
+    if not _is_number(share) or not 0 <= share <= 1:
         raise FaultConfigError(f"{name}.share must be a number between 0 and 1")
     return float(share)
 
 
 def _number(spec: dict[str, Any], key: str, default: float, name: str) -> float:
     value = spec.get(key, default)
-    if not isinstance(value, int | float) or value < 0:
+    if not _is_number(value) or value < 0:
         raise FaultConfigError(f"{name}.{key} must be a non-negative number")
     return float(value)
 
@@ -68,8 +73,19 @@ class Faults:
     def parse(cls, body: Any) -> Faults:
         if not isinstance(body, dict):
             raise FaultConfigError("the fault configuration must be a JSON object")
-        known = {"latency", "error_5xx", "error_503_html", "hang", "lost_response", "maintenance",
-                 "clock_offset_ms", "weight_limit", "orders_per_10s", "paths", "seed"}
+        known = {
+            "latency",
+            "error_5xx",
+            "error_503_html",
+            "hang",
+            "lost_response",
+            "maintenance",
+            "clock_offset_ms",
+            "weight_limit",
+            "orders_per_10s",
+            "paths",
+            "seed",
+        }
         unknown = set(body) - known
         if unknown:
             raise FaultConfigError(f"unknown fault(s): {', '.join(sorted(unknown))}")
@@ -98,10 +114,14 @@ class Faults:
         for key in ("clock_offset_ms", "weight_limit", "orders_per_10s"):
             if key in body:
                 value = body[key]
-                if not isinstance(value, int) or isinstance(value, bool) or (
-                        key != "clock_offset_ms" and value < 1):
-                    raise FaultConfigError(f"{key} must be an integer"
-                                           + ("" if key == "clock_offset_ms" else " >= 1"))
+                if (
+                    not isinstance(value, int)
+                    or isinstance(value, bool)
+                    or (key != "clock_offset_ms" and value < 1)
+                ):
+                    raise FaultConfigError(
+                        f"{key} must be an integer" + ("" if key == "clock_offset_ms" else " >= 1")
+                    )
                 setattr(f, key, value)
         if "paths" in body:
             paths = body["paths"]

@@ -25,13 +25,43 @@ from tresor.sim.state import Account, Order, Trade, Transfer
 DAY_MS = 86_400_000
 EIGHT = Decimal("0.00000001")
 DEFAULT_SYMBOLS = (
-    "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "AVAXUSDT",
-    "LINKUSDT", "DOTUSDT", "LTCUSDT", "ETHBTC", "SOLBTC", "BNBBTC", "XRPBTC", "LINKBTC",
-    "ADABTC", "SOLETH", "BTCFDUSD", "ETHFDUSD",
+    "BTCUSDT",
+    "ETHUSDT",
+    "BNBUSDT",
+    "SOLUSDT",
+    "XRPUSDT",
+    "DOGEUSDT",
+    "ADAUSDT",
+    "AVAXUSDT",
+    "LINKUSDT",
+    "DOTUSDT",
+    "LTCUSDT",
+    "ETHBTC",
+    "SOLBTC",
+    "BNBBTC",
+    "XRPBTC",
+    "LINKBTC",
+    "ADABTC",
+    "SOLETH",
+    "BTCFDUSD",
+    "ETHFDUSD",
 )
-_NETWORK = {"BTC": "BTC", "ETH": "ETH", "BNB": "BSC", "USDT": "TRX", "USDC": "ETH",
-            "FDUSD": "BSC", "SOL": "SOL", "XRP": "XRP", "DOGE": "DOGE", "ADA": "ADA",
-            "TRX": "TRX", "LTC": "LTC", "DOT": "DOT", "AVAX": "AVAXC"}
+_NETWORK = {
+    "BTC": "BTC",
+    "ETH": "ETH",
+    "BNB": "BSC",
+    "USDT": "TRX",
+    "USDC": "ETH",
+    "FDUSD": "BSC",
+    "SOL": "SOL",
+    "XRP": "XRP",
+    "DOGE": "DOGE",
+    "ADA": "ADA",
+    "TRX": "TRX",
+    "LTC": "LTC",
+    "DOT": "DOT",
+    "AVAX": "AVAXC",
+}
 _WITHDRAW_FEE_USD = 1.0
 
 
@@ -68,18 +98,37 @@ class _Builder:
     def deposit(self, asset: str, amount: Decimal, t: int) -> None:
         rng = self.rng
         self.bal[asset] = self.bal.get(asset, Decimal(0)) + amount
-        self.deposits.append(Transfer(
-            kind="deposit", transfer_id=str(rng.randrange(10**17, 10**18)), coin=asset,
-            amount=amount, network=_NETWORK.get(asset, "ETH"), address="0x" + _hex(rng, 40),
-            tx_id="0x" + _hex(rng, 64), time=t, status=1))
+        self.deposits.append(
+            Transfer(
+                kind="deposit",
+                transfer_id=str(rng.randrange(10**17, 10**18)),
+                coin=asset,
+                amount=amount,
+                network=_NETWORK.get(asset, "ETH"),
+                address="0x" + _hex(rng, 40),
+                tx_id="0x" + _hex(rng, 64),
+                time=t,
+                status=1,
+            )
+        )
 
     def withdraw(self, asset: str, amount: Decimal, fee: Decimal, t: int) -> None:
         rng = self.rng
         self.bal[asset] -= amount + fee
-        self.withdrawals.append(Transfer(
-            kind="withdrawal", transfer_id=_hex(rng, 32), coin=asset, amount=amount,
-            network=_NETWORK.get(asset, "ETH"), address="0x" + _hex(rng, 40),
-            tx_id="0x" + _hex(rng, 64), time=t, status=6, fee=fee))
+        self.withdrawals.append(
+            Transfer(
+                kind="withdrawal",
+                transfer_id=_hex(rng, 32),
+                coin=asset,
+                amount=amount,
+                network=_NETWORK.get(asset, "ETH"),
+                address="0x" + _hex(rng, 40),
+                tx_id="0x" + _hex(rng, 64),
+                time=t,
+                status=6,
+                fee=fee,
+            )
+        )
 
     def fund(self, asset: str, need: Decimal, t: int) -> None:
         """Deposit a round amount shortly before ``t`` if the balance is short of ``need``."""
@@ -144,11 +193,21 @@ def generate(venue: Venue, account: Account, spec: HistorySpec, now: int) -> dic
         side = "SELL" if b.bal.get(pair.base, Decimal(0)) >= qty and rng.random() < 0.5 else "BUY"
         kind = "MARKET" if rng.random() < 0.3 else "LIMIT"
         outcome = rng.random()
-        order = Order(account_id=account.account_id, symbol=symbol,
-                      order_id=venue.next_order_id(symbol), client_order_id=_client_id(rng),
-                      side=side, type=kind, time_in_force="GTC",
-                      price=price if kind == "LIMIT" else Decimal(0), orig_qty=qty,
-                      orig_quote_qty=Decimal(0), time=t, update_time=t, checked_until=t)
+        order = Order(
+            account_id=account.account_id,
+            symbol=symbol,
+            order_id=venue.next_order_id(symbol),
+            client_order_id=_client_id(rng),
+            side=side,
+            type=kind,
+            time_in_force="GTC",
+            price=price if kind == "LIMIT" else Decimal(0),
+            orig_qty=qty,
+            orig_quote_qty=Decimal(0),
+            time=t,
+            update_time=t,
+            checked_until=t,
+        )
         if kind == "LIMIT" and outcome < 0.08:
             order.status = "CANCELED"
             order.update_time = t + rng.randrange(1_000, 60_000)
@@ -167,10 +226,14 @@ def generate(venue: Venue, account: Account, spec: HistorySpec, now: int) -> dic
         for part in parts:
             if part <= 0:
                 continue
-            fill_price = price if kind == "LIMIT" else price + pair.tick_size * rng.randrange(0, 3) \
-                * (1 if side == "BUY" else -1)
-            _apply_fill(b, venue, order, pair.base, pair.quote, fill_price, part, ft,
-                        maker=kind == "LIMIT")
+            fill_price = (
+                price
+                if kind == "LIMIT"
+                else price + pair.tick_size * rng.randrange(0, 3) * (1 if side == "BUY" else -1)
+            )
+            _apply_fill(
+                b, venue, order, pair.base, pair.quote, fill_price, part, ft, maker=kind == "LIMIT"
+            )
             trades_left -= 1
             ft += rng.randrange(5, 20_000) if kind == "LIMIT" else rng.randrange(0, 3)
         order.update_time = ft
@@ -214,8 +277,18 @@ def _split(rng: random.Random, qty: Decimal, n: int, step: Decimal) -> list[Deci
     return [Decimal(bounds[i + 1] - bounds[i]) * step for i in range(n)]
 
 
-def _apply_fill(b: _Builder, venue: Venue, order: Order, base: str, quote: str, price: Decimal,
-                qty: Decimal, t: int, *, maker: bool) -> None:
+def _apply_fill(
+    b: _Builder,
+    venue: Venue,
+    order: Order,
+    base: str,
+    quote: str,
+    price: Decimal,
+    qty: Decimal,
+    t: int,
+    *,
+    maker: bool,
+) -> None:
     account = b.account
     rate = account.maker_rate if maker else account.taker_rate
     quote_amount = price * qty
@@ -232,10 +305,20 @@ def _apply_fill(b: _Builder, venue: Venue, order: Order, base: str, quote: str, 
         fee_asset = quote
     order.executed_qty += qty
     order.cum_quote += quote_amount
-    account.add_trade(Trade(symbol=order.symbol, trade_id=venue.next_trade_id(order.symbol),
-                            order_id=order.order_id, price=price, qty=qty, commission=commission,
-                            commission_asset=fee_asset, time=t, is_buyer=order.side == "BUY",
-                            is_maker=maker))
+    account.add_trade(
+        Trade(
+            symbol=order.symbol,
+            trade_id=venue.next_trade_id(order.symbol),
+            order_id=order.order_id,
+            price=price,
+            qty=qty,
+            commission=commission,
+            commission_asset=fee_asset,
+            time=t,
+            is_buyer=order.side == "BUY",
+            is_maker=maker,
+        )
+    )
 
 
 def _maybe_withdraw(b: _Builder, t: int) -> None:
@@ -251,8 +334,9 @@ def _maybe_withdraw(b: _Builder, t: int) -> None:
     b.withdraw(asset, amount, fee, t)
 
 
-def _open_orders(b: _Builder, venue: Venue, account: Account, symbols: tuple[str, ...],
-                 count: int) -> None:
+def _open_orders(
+    b: _Builder, venue: Venue, account: Account, symbols: tuple[str, ...], count: int
+) -> None:
     """A few resting limit orders far below the market, as real accounts keep."""
     market = venue.market
     for i in range(count):
@@ -263,10 +347,21 @@ def _open_orders(b: _Builder, venue: Venue, account: Account, symbols: tuple[str
         price = floor_step(mid * Decimal("0.5"), pair.tick_size)
         qty = floor_step(pair.min_notional * 3 / price, pair.step_size) + pair.step_size
         b.fund(pair.quote, qty * price, t)
-        order = Order(account_id=account.account_id, symbol=symbol,
-                      order_id=venue.next_order_id(symbol), client_order_id=_client_id(b.rng),
-                      side="BUY", type="LIMIT", time_in_force="GTC", price=price, orig_qty=qty,
-                      orig_quote_qty=Decimal(0), time=t, update_time=t, checked_until=t)
+        order = Order(
+            account_id=account.account_id,
+            symbol=symbol,
+            order_id=venue.next_order_id(symbol),
+            client_order_id=_client_id(b.rng),
+            side="BUY",
+            type="LIMIT",
+            time_in_force="GTC",
+            price=price,
+            orig_qty=qty,
+            orig_quote_qty=Decimal(0),
+            time=t,
+            update_time=t,
+            checked_until=t,
+        )
         lock = qty * price
         b.bal[pair.quote] -= lock
         account.balance(pair.quote).locked += lock

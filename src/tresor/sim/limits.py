@@ -57,8 +57,14 @@ class RateLimiter:
     _orders_day: dict[int, _Window] = field(default_factory=dict)
 
     def reset(self) -> None:
-        for table in (self._ip, self._sapi_ip, self._sapi_uid, self._offenders,
-                      self._orders_10s, self._orders_day):
+        for table in (
+            self._ip,
+            self._sapi_ip,
+            self._sapi_uid,
+            self._offenders,
+            self._orders_10s,
+            self._orders_day,
+        ):
             table.clear()
 
     @staticmethod
@@ -87,7 +93,7 @@ class RateLimiter:
             retry = -(-(win.start + MINUTE_MS - now) // 1000)
             if win.rejected > self.config.ban_after_429s:
                 offender = self._offenders.setdefault(ip, _Offender())
-                duration = min(BAN_MAX_MS, BAN_FIRST_MS * 2 ** offender.offences)
+                duration = min(BAN_MAX_MS, BAN_FIRST_MS * 2**offender.offences)
                 offender.offences += 1
                 offender.banned_until = now + duration
                 win.rejected = 0
@@ -98,26 +104,37 @@ class RateLimiter:
         win.used += weight
         return win.used
 
-    def charge_sapi(self, ip: str, uid: int | None, ip_weight: int, uid_weight: int,
-                    now: int) -> tuple[str, int]:
+    def charge_sapi(
+        self, ip: str, uid: int | None, ip_weight: int, uid_weight: int, now: int
+    ) -> tuple[str, int]:
         """Charge a /sapi call; return the header name and value to report."""
         if uid_weight and uid is not None:
             win = self._window(self._sapi_uid, uid, now, MINUTE_MS)
             if win.used + uid_weight > self.config.sapi_uid_per_minute:
                 retry = -(-(win.start + MINUTE_MS - now) // 1000)
-                raise e.SimError(429, -1003, "Too much request weight used; current limit is "
-                                 f"{self.config.sapi_uid_per_minute} request weight per 1 MINUTE."
-                                 " Please use WebSocket Streams for live updates to avoid polling"
-                                 " the API.", retry_after=retry)
+                raise e.SimError(
+                    429,
+                    -1003,
+                    "Too much request weight used; current limit is "
+                    f"{self.config.sapi_uid_per_minute} request weight per 1 MINUTE."
+                    " Please use WebSocket Streams for live updates to avoid polling"
+                    " the API.",
+                    retry_after=retry,
+                )
             win.used += uid_weight
             return "x-sapi-used-uid-weight-1m", win.used
         win = self._window(self._sapi_ip, ip, now, MINUTE_MS)
         if win.used + ip_weight > self.config.sapi_ip_per_minute:
             retry = -(-(win.start + MINUTE_MS - now) // 1000)
-            raise e.SimError(429, -1003, "Too much request weight used; current limit is "
-                             f"{self.config.sapi_ip_per_minute} request weight per 1 MINUTE. "
-                             "Please use WebSocket Streams for live updates to avoid polling "
-                             "the API.", retry_after=retry)
+            raise e.SimError(
+                429,
+                -1003,
+                "Too much request weight used; current limit is "
+                f"{self.config.sapi_ip_per_minute} request weight per 1 MINUTE. "
+                "Please use WebSocket Streams for live updates to avoid polling "
+                "the API.",
+                retry_after=retry,
+            )
         win.used += ip_weight
         return "x-sapi-used-ip-weight-1m", win.used
 
@@ -128,8 +145,9 @@ class RateLimiter:
             raise e.too_many_orders(cap_10s, "10 SECOND", -(-(w10.start + 10_000 - now) // 1000))
         day = self._window(self._orders_day, account_id, now, 86_400_000)
         if day.used >= self.config.orders_per_day:
-            raise e.too_many_orders(self.config.orders_per_day, "1 DAY",
-                                    -(-(day.start + 86_400_000 - now) // 1000))
+            raise e.too_many_orders(
+                self.config.orders_per_day, "1 DAY", -(-(day.start + 86_400_000 - now) // 1000)
+            )
 
     def count_order(self, account_id: int, now: int, filled_at_once: bool) -> tuple[int, int]:
         """Count an accepted order; return the 10-second and daily counts for the headers."""

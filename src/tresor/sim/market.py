@@ -27,10 +27,22 @@ WORLD_SEED = 20240101
 ZERO = Decimal(0)
 
 INTERVAL_MS: dict[str, int] = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
-    "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
-    "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
-    "3d": 259_200_000, "1w": 604_800_000, "1M": 0,  # calendar month, handled apart
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+    "1M": 0,  # calendar month, handled apart
 }
 # Weekly candles open on Monday 00:00 UTC; the epoch was a Thursday.
 _WEEK_OFFSET_MS = 4 * 86_400_000
@@ -163,8 +175,18 @@ class Market:
         taker_share = Decimal(int(300 + 400 * unit(key, 1))) / 1000
         taker_base = floor_to(volume * taker_share, p.step_size)
         return [
-            open_ms, f8(o), f8(max(prices)), f8(min(prices)), f8(c), f8(volume),
-            end - 1, f8(quote_volume), int(trades), f8(taker_base), f8(taker_base * c), "0",
+            open_ms,
+            f8(o),
+            f8(max(prices)),
+            f8(min(prices)),
+            f8(c),
+            f8(volume),
+            end - 1,
+            f8(quote_volume),
+            int(trades),
+            f8(taker_base),
+            f8(taker_base * c),
+            "0",
         ]
 
     # -- public trade tape ---------------------------------------------------------------------
@@ -178,8 +200,9 @@ class Market:
         key = key_of("tape", self.seed, symbol)
         jitter = (1 if unit(key, 3 * trade_id) > 0.5 else -1) * p.tick_size
         price = max(p.tick_size, self.price(symbol, t_ms) + jitter)
-        qty = self._qty(symbol, p.liquidity_usd * 0.05 * (0.05 + 2 * unit(key, 3 * trade_id + 1)),
-                        t_ms)
+        qty = self._qty(
+            symbol, p.liquidity_usd * 0.05 * (0.05 + 2 * unit(key, 3 * trade_id + 1)), t_ms
+        )
         return {
             "id": trade_id,
             "price": f8(price),

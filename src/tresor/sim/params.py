@@ -15,6 +15,8 @@ DECIMAL_RANGE = "^([0-9]{1,20})(\\.[0-9]{1,20})?$"
 INT_RE = re.compile(r"^-?[0-9]{1,20}$")
 INT_RANGE = "^-?[0-9]{1,20}$"
 SYMBOL_RE = re.compile(r"^[A-Z0-9-_.]{1,20}$")
+# Millisecond times have 13 digits (until the year 33658), microsecond ones 16.
+MICROSECONDS_FROM = 10**15
 
 
 def split_pairs(raw: str) -> list[tuple[str, str]]:
@@ -76,18 +78,45 @@ class Params:
         try:
             parsed = json.loads(value)
         except ValueError:
-            raise e.illegal_value("symbols", "^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$") from None
-        if not isinstance(parsed, list) or not parsed or not all(isinstance(s, str) for s in parsed):
-            raise e.illegal_value("symbols", "^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$")
+            raise e.illegal_value(
+                "symbols", '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
+            ) from None
+        if (
+            not isinstance(parsed, list)
+            or not parsed
+            or not all(isinstance(s, str) for s in parsed)
+        ):
+            raise e.illegal_value(
+                "symbols", '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
+            )
         return [str(s) for s in parsed]
 
-    def integer(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
+    def integer(
+        self, name: str, *, required: bool = False, default: int | None = None
+    ) -> int | None:
         value = self.require(name) if required else self.raw(name)
         if value is None:
             return default
         if not INT_RE.match(value):
             raise e.illegal_value(name, INT_RANGE)
         return int(value)
+
+    def time_ms(self, name: str, *, required: bool = False) -> int | None:
+        """A time parameter (``timestamp``, ``startTime``, ``endTime``) in milliseconds.
+
+        Binance takes every time parameter in milliseconds or microseconds ("General API
+        Information"); sixteen digits mean microseconds.
+        """
+        value = self.integer(name, required=required)
+        if value is not None and value >= MICROSECONDS_FROM:
+            return value // 1000
+        return value
+
+    def required_time_ms(self, name: str) -> int:
+        value = self.time_ms(name, required=True)
+        if value is None:  # require() has raised already; this narrows the type
+            raise e.mandatory(name)
+        return value
 
     def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
         value = self.require(name) if required else self.raw(name)
@@ -103,11 +132,19 @@ class Params:
             raise e.bad_precision_of(name)
         return number
 
-    def enum(self, name: str, allowed: tuple[str, ...], error: e.SimError,
-             *, required: bool = False) -> str | None:
+    def enum(
+        self, name: str, allowed: tuple[str, ...], error: e.SimError, *, required: bool = False
+    ) -> str | None:
         value = self.require(name) if required else self.raw(name)
         if value is None:
             return None
+        if value not in allowed:
+            raise error
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], error: e.SimError) -> str:
+        """A mandatory enum parameter."""
+        value = self.require(name)
         if value not in allowed:
             raise error
         return value
@@ -122,8 +159,8 @@ class Params:
         return lowered == "true"
 
     def limit(self, default: int, maximum: int, name: str = "limit") -> int:
-        value = self.integer(name, default=default)
-        assert value is not None
+        sent = self.integer(name)
+        value = default if sent is None else sent
         if value <= 0:
             raise e.invalid_value(name)
         return min(value, maximum)

@@ -29,14 +29,17 @@ class SimConfig:
 def create_app(config: SimConfig | None = None) -> SimApp:
     """A new, empty venue as an ASGI app (``app.sim`` holds its state)."""
     cfg = config or SimConfig()
-    market = Market(pairs_for(cfg.symbols, extra_bases=cfg.extra_symbols, seed=cfg.seed),
-                    seed=cfg.seed)
-    limits = RateLimiter(LimitConfig(
-        weight_per_minute=cfg.weight_per_minute,
-        orders_per_10s=cfg.orders_per_10s,
-        orders_per_day=cfg.orders_per_day,
-        ban_after_429s=cfg.ban_after_429s,
-    ))
+    market = Market(
+        pairs_for(cfg.symbols, extra_bases=cfg.extra_symbols, seed=cfg.seed), seed=cfg.seed
+    )
+    limits = RateLimiter(
+        LimitConfig(
+            weight_per_minute=cfg.weight_per_minute,
+            orders_per_10s=cfg.orders_per_10s,
+            orders_per_day=cfg.orders_per_day,
+            ban_after_429s=cfg.ban_after_429s,
+        )
+    )
     sim = Simulator(venue=Venue(market), limits=limits, clock=cfg.clock)
     return SimApp(sim, trust_forwarded_for=cfg.trust_forwarded_for)
 
@@ -50,8 +53,15 @@ class RunningSim:
         import uvicorn
 
         self.app = app
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                lifespan="on", ws="none")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            ws="none",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"sim-{port}", daemon=True)
         self.host = host
@@ -85,7 +95,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_in_thread(config: SimConfig | None = None, host: str = "127.0.0.1",
-                    port: int | None = None) -> RunningSim:
+def serve_in_thread(
+    config: SimConfig | None = None, host: str = "127.0.0.1", port: int | None = None
+) -> RunningSim:
     """Start a fresh venue on a free (or the given) port and return once it answers."""
     return RunningSim(create_app(config), host, port or free_port(host)).start()

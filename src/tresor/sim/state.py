@@ -99,16 +99,18 @@ class Order:
 
     def query_json(self) -> dict[str, object]:
         body = self.common_json()
-        body.update({
-            "stopPrice": "0.00000000",
-            "icebergQty": "0.00000000",
-            "time": self.time,
-            "updateTime": self.update_time or self.time,
-            "isWorking": True,
-            "workingTime": self.time,
-            "origQuoteOrderQty": f8(self.orig_quote_qty),
-            "selfTradePreventionMode": "EXPIRE_MAKER",
-        })
+        body.update(
+            {
+                "stopPrice": "0.00000000",
+                "icebergQty": "0.00000000",
+                "time": self.time,
+                "updateTime": self.update_time or self.time,
+                "isWorking": True,
+                "workingTime": self.time,
+                "origQuoteOrderQty": f8(self.orig_quote_qty),
+                "selfTradePreventionMode": "EXPIRE_MAKER",
+            }
+        )
         return body
 
 
@@ -261,8 +263,7 @@ class Account:
             ids = self.order_ids.get(symbol, [])
             i = bisect.bisect_left(ids, order_id)
             found = orders[i] if i < len(ids) and ids[i] == order_id else None
-            if found is not None and client_id is not None \
-                    and found.client_order_id != client_id:
+            if found is not None and client_id is not None and found.client_order_id != client_id:
                 return None
             return found
         if client_id is not None:

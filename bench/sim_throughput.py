@@ -46,14 +46,17 @@ def start_sim(port: int) -> subprocess.Popen[bytes]:
     exe = shutil.which("tresor", path=str(Path(sys.executable).parent)) or "tresor"
     proc = subprocess.Popen(
         [exe, "sim", "--port", str(port), "--weight-limit", "100000000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=1)
-            return proc
         except httpx.HTTPError:
             time.sleep(0.1)
+        else:
+            return proc
     proc.kill()
     raise RuntimeError("the simulator did not start")
 
@@ -64,8 +67,9 @@ class Stats:
         self.errors = 0
 
 
-async def connection(port: int, make_request: Any, stop_at: float, record_from: float,
-                     stats: Stats) -> None:
+async def connection(
+    port: int, make_request: Any, stop_at: float, record_from: float, stats: Stats
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while True:
@@ -90,23 +94,31 @@ async def connection(port: int, make_request: Any, stop_at: float, record_from: 
         writer.close()
 
 
-async def run_load(port: int, make_request: Any, connections: int, duration: float,
-                   warmup: float) -> dict[str, float]:
+async def run_load(
+    port: int, make_request: Any, connections: int, duration: float, warmup: float
+) -> dict[str, float]:
     stats = Stats()
     begin = time.perf_counter()
     record_from = begin + warmup
     stop_at = record_from + duration
-    await asyncio.gather(*(connection(port, make_request, stop_at, record_from, stats)
-                           for _ in range(connections)))
+    await asyncio.gather(
+        *(connection(port, make_request, stop_at, record_from, stats) for _ in range(connections))
+    )
     lat = sorted(stats.latencies)
     n = len(lat)
 
     def pct(p: float) -> float:
         return round(lat[min(n - 1, int(p * n))] * 1000, 2)
 
-    return {"requests": n, "rps": round(n / duration), "errors": stats.errors,
-            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
-            "max_ms": round(lat[-1] * 1000, 2)}
+    return {
+        "requests": n,
+        "rps": round(n / duration),
+        "errors": stats.errors,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(lat[-1] * 1000, 2),
+    }
 
 
 def time_request(port: int) -> Any:
@@ -120,8 +132,10 @@ def account_request(port: int, api_key: str, secret: str) -> Any:
     def make() -> bytes:
         query = f"timestamp={int(time.time() * 1000)}&recvWindow=10000"
         sig = hmac.new(key, query.encode(), hashlib.sha256).hexdigest()
-        return (f"GET /api/v3/account?{query}&signature={sig} HTTP/1.1\r\n"
-                f"Host: 127.0.0.1:{port}\r\nX-MBX-APIKEY: {api_key}\r\n\r\n").encode()
+        return (
+            f"GET /api/v3/account?{query}&signature={sig} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nX-MBX-APIKEY: {api_key}\r\n\r\n"
+        ).encode()
 
     return make
 
@@ -142,23 +156,33 @@ def main() -> None:
     proc = start_sim(port)
     try:
         admin = httpx.Client(base_url=f"http://127.0.0.1:{port}")
-        account = admin.post("/_sim/accounts", json={"balances": {
-            "USDT": "10000", "BTC": "1", "ETH": "10", "BNB": "20", "SOL": "50"}}).json()
-        key = admin.post(f"/_sim/accounts/{account['account_id']}/keys",
-                         json={"permissions": {"enableReading": True}}).json()
-        results: dict[str, Any] = {"connections": args.connections, "duration_s": args.duration,
-                                   "cpus": os.cpu_count()}
+        account = admin.post(
+            "/_sim/accounts",
+            json={"balances": {"USDT": "10000", "BTC": "1", "ETH": "10", "BNB": "20", "SOL": "50"}},
+        ).json()
+        key = admin.post(
+            f"/_sim/accounts/{account['account_id']}/keys",
+            json={"permissions": {"enableReading": True}},
+        ).json()
+        results: dict[str, Any] = {
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "cpus": os.cpu_count(),
+        }
         scenarios = {
             "GET /api/v3/time": time_request(port),
             "GET /api/v3/account (signed)": account_request(port, key["api_key"], key["secret"]),
         }
         for name, make in scenarios.items():
-            results[name] = asyncio.run(run_load(port, make, args.connections, args.duration,
-                                                 args.warmup))
+            results[name] = asyncio.run(
+                run_load(port, make, args.connections, args.duration, args.warmup)
+            )
             r = results[name]
-            print(f"{name:32s} {r['rps']:>7} req/s  p50 {r['p50_ms']:>6} ms  "
-                  f"p90 {r['p90_ms']:>6} ms  p99 {r['p99_ms']:>6} ms  max {r['max_ms']:>7} ms  "
-                  f"errors {r['errors']}")
+            print(
+                f"{name:32s} {r['rps']:>7} req/s  p50 {r['p50_ms']:>6} ms  "
+                f"p90 {r['p90_ms']:>6} ms  p99 {r['p99_ms']:>6} ms  max {r['max_ms']:>7} ms  "
+                f"errors {r['errors']}"
+            )
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
         (out / "sim_throughput.json").write_text(json.dumps(results, indent=2))

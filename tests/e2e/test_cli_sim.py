@@ -26,7 +26,10 @@ def test_demo_scenario_prints_a_key_that_reads_the_funded_account() -> None:
     port = free_port()
     proc = subprocess.Popen(
         [_tresor(), "sim", "--scenario", "demo", "--port", str(port), "--exit-after", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         lines: list[str] = []
@@ -41,7 +44,8 @@ def test_demo_scenario_prints_a_key_that_reads_the_funded_account() -> None:
         text = "".join(lines)
         api_key = re.search(r"API key\s+([A-Za-z0-9]{64})", text)
         secret = re.search(r"Secret\s+([A-Za-z0-9]{64})", text)
-        assert api_key and secret, text
+        assert api_key, text
+        assert secret, text
         assert "Demo account balances" in text
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -52,8 +56,11 @@ def test_demo_scenario_prints_a_key_that_reads_the_funded_account() -> None:
                 time.sleep(0.1)
         query = f"timestamp={int(time.time() * 1000)}"
         sig = hmac.new(secret.group(1).encode(), query.encode(), hashlib.sha256).hexdigest()
-        answer = httpx.get(f"{base}/api/v3/account?{query}&signature={sig}",
-                           headers={"X-MBX-APIKEY": api_key.group(1)}, timeout=10)
+        answer = httpx.get(
+            f"{base}/api/v3/account?{query}&signature={sig}",
+            headers={"X-MBX-APIKEY": api_key.group(1)},
+            timeout=10,
+        )
         assert answer.status_code == 200
         balances = {b["asset"]: b for b in answer.json()["balances"]}
         assert float(balances["USDT"]["free"]) > 0
@@ -69,17 +76,24 @@ def test_demo_scenario_prints_a_key_that_reads_the_funded_account() -> None:
 
 def test_two_venues_run_side_by_side_with_close_but_different_prices() -> None:
     ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([_tresor(), "sim", "--port", str(p), "--seed", str(i + 1),
-                               "--exit-after", "60"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for i, p in enumerate(ports)]
+    procs = [
+        subprocess.Popen(
+            [_tresor(), "sim", "--port", str(p), "--seed", str(i + 1), "--exit-after", "60"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i, p in enumerate(ports)
+    ]
     try:
         prices = []
         for port in ports:
             for _ in range(100):
                 try:
-                    r = httpx.get(f"http://127.0.0.1:{port}/api/v3/ticker/price",
-                                  params={"symbol": "BTCUSDT"}, timeout=1)
+                    r = httpx.get(
+                        f"http://127.0.0.1:{port}/api/v3/ticker/price",
+                        params={"symbol": "BTCUSDT"},
+                        timeout=1,
+                    )
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)

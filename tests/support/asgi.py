@@ -19,12 +19,23 @@ class Answer:
         return orjson.loads(self.body)
 
 
-async def call(app: Any, method: str, path: str, query: str = "", body: bytes = b"",
-               headers: list[tuple[bytes, bytes]] | None = None,
-               client: str = "127.0.0.1") -> Answer:
-    scope = {"type": "http", "method": method, "path": path,
-             "query_string": query.encode("latin-1"), "headers": headers or [],
-             "client": (client, 50000)}
+async def call(
+    app: Any,
+    method: str,
+    path: str,
+    query: str = "",
+    body: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    client: str = "127.0.0.1",
+) -> Answer:
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query.encode("latin-1"),
+        "headers": headers or [],
+        "client": (client, 50000),
+    }
     sent = False
 
     async def receive() -> dict[str, Any]:
@@ -47,7 +58,13 @@ async def call(app: Any, method: str, path: str, query: str = "", body: bytes = 
     return Answer(out["status"], out["headers"], out["body"])
 
 
-def call_sync(app: Any, method: str, path: str, query: str = "", body: bytes = b"",
-              headers: list[tuple[bytes, bytes]] | None = None,
-              client: str = "127.0.0.1") -> Answer:
+def call_sync(
+    app: Any,
+    method: str,
+    path: str,
+    query: str = "",
+    body: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    client: str = "127.0.0.1",
+) -> Answer:
     return asyncio.run(call(app, method, path, query, body, headers, client))

@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented against real technology (ccxt, SQLAlchemy, cryptography)."""

@@ -1,0 +1,1 @@
+"""The vault: envelope encryption of exchange secrets, sealing of trade keys."""

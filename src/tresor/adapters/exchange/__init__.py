@@ -1,0 +1,1 @@
+"""The exchange gateway: the only code that imports ccxt."""

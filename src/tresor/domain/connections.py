@@ -347,3 +347,17 @@ def report_from_dict(data: dict[str, object]) -> CapabilityReport:
         else {},
         failure=problem_from_dict(failure) if isinstance(failure, dict) else None,
     )
+
+
+@dataclass(frozen=True)
+class SealedCredentials:
+    """Trade-key fields sealed to the trading worker: readable only where its private key is."""
+
+    api_key: bytes
+    secret: bytes
+    passphrase: bytes | None = None
+
+
+def field_context(connection_id: str, role: KeyRole, field_name: str) -> str:
+    """What a stored key field's ciphertext is bound to: its connection, role and field."""
+    return f"connection:{connection_id}:{role.value}:{field_name}"

@@ -17,6 +17,7 @@ from tresor.domain.connections import (
     Connection,
     Credentials,
     ExchangeTarget,
+    SealedCredentials,
 )
 from tresor.domain.secrets import Secret
 
@@ -66,6 +67,15 @@ class TradeKeyOpener(Protocol):
     """Opens sealed trade-key fields: only the trading worker holds one."""
 
     def open(self, sealed: bytes, *, context: str) -> Secret: ...
+
+
+class SealedKeyVerifier(Protocol):
+    """Verifies a sealed trade key where it can be opened (the trading worker) and returns the
+    exchange's report; the caller never sees the clear key."""
+
+    async def verify(
+        self, target: ExchangeTarget, sealed: SealedCredentials, *, connection_id: str
+    ) -> CapabilityReport: ...
 
 
 class UserRepository(Protocol):

@@ -1,0 +1,66 @@
+"""Settings, read from the environment (prefix ``TRESOR_``) by the entry points only.
+
+TRESOR_DATA_DIR           where the SQLite database and key files live
+                          (default: the per-user data folder, e.g. ~/.local/share/tresor)
+TRESOR_DATABASE_URL       e.g. postgresql+asyncpg://user@host/db (default: SQLite in DATA_DIR)
+TRESOR_MASTER_KEY         base64 of 32 bytes; default: a key file created on first run (0600)
+TRESOR_ENDPOINTS          '{"sim": {"exchange": "binance", "url": "http://127.0.0.1:8900"}}'
+TRESOR_EGRESS_IPS         the addresses users must allow on their keys: '203.0.113.7,...'
+TRESOR_TOKEN_TTL_SECONDS  access token lifetime (default 86400)
+TRESOR_MAX_CONNECTIONS_PER_USER  (default 10)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class EndpointConfig(BaseModel):
+    exchange: str
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("an endpoint url must start with http:// or https://")
+        return value.rstrip("/")
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("tresor", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRESOR_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    master_key: SecretStr | None = None
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    egress_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    token_ttl_seconds: int = Field(default=86_400, ge=60)
+    refresh_ttl_seconds: int = Field(default=30 * 86_400, ge=60)
+    max_connections_per_user: int = Field(default=10, ge=1)
+    auth_max_failures: int = Field(default=5, ge=1)
+    auth_failure_window_seconds: int = Field(default=300, ge=1)
+    verify_wait_seconds: float = Field(default=20.0, gt=0)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @field_validator("egress_ips", mode="before")
+    @classmethod
+    def _split_ips(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

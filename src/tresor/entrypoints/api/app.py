@@ -1,0 +1,37 @@
+"""The API application factory. Nothing happens at import time: ``create_app(container)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tresor import __version__
+from tresor.entrypoints.api import problems
+from tresor.entrypoints.api.container import Container
+from tresor.entrypoints.api.routes import auth, connections
+
+
+def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await container.aclose()
+
+    app = FastAPI(
+        title="Tresor API",
+        version=__version__,
+        description="Connect exchange accounts by API key; Tresor never withdraws.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    problems.install(app)
+    app.include_router(auth.router)
+    app.include_router(connections.router)
+
+    @app.get("/v1/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

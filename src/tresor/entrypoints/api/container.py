@@ -1,0 +1,21 @@
+"""What the API needs, built once by ``bootstrap`` and handed to ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from tresor.services.access import AccessService
+from tresor.services.connections import ConnectionService
+
+
+@dataclass
+class Container:
+    access: AccessService
+    connections: ConnectionService
+    egress_ips: tuple[str, ...] = ()
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            await close()

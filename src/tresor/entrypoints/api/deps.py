@@ -1,0 +1,52 @@
+"""Request dependencies: the container, the caller's IP, the bearer token and its scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tresor.domain.access import Principal, Scope
+from tresor.domain.errors import InsufficientScope, InvalidToken
+from tresor.entrypoints.api.container import Container
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token.")
+
+
+def container(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise InvalidToken()
+    return await container(request).access.authenticate(credentials.credentials, client_ip(request))
+
+
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """A dependency giving the caller, who must hold ``scope``."""
+
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not who.has(scope):
+            raise InsufficientScope(
+                f"This needs the '{scope.value}' scope.",
+                remedy=f"Request a token with scope '{scope.value}'.",
+            )
+        return who
+
+    return check
+
+
+Services = Annotated[Container, Depends(container)]
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

@@ -88,6 +88,17 @@ class AccessService:
             await uow.commit()
         return user
 
+    async def find_user(self, name: str) -> User:
+        """Raises: NotFound."""
+        async with self._uow() as uow:
+            user = await uow.users.by_name(name)
+        if user is None:
+            raise NotFound(
+                f"There is no user named {name!r}.",
+                remedy="Create it first: tresor admin create-user NAME.",
+            )
+        return user
+
     async def create_client(
         self,
         user_name: str,

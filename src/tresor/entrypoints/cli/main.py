@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from tresor import __version__
+from tresor.entrypoints.cli import admin, connection, vault
+from tresor.entrypoints.cli.serve import serve_command
 from tresor.entrypoints.cli.sim import sim_command
 
 app = typer.Typer(
@@ -14,6 +16,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("sim")(sim_command)
+app.command("serve")(serve_command)
+app.add_typer(admin.app, name="admin")
+app.add_typer(connection.app, name="connection")
+app.add_typer(vault.app, name="vault")
 
 
 @app.command("version")

@@ -1,0 +1,110 @@
+"""The one wiring place: everything a process needs, built from ``Settings``.
+
+Nothing happens at import time. ``build_runtime`` opens the database (migrating it), the vault
+(creating the master key file on first run), the exchange gateway and the services, and returns
+them with a single ``aclose``.
+
+The embedded default runs the trading worker's part in the same process: it holds the worker's
+private key and verifies sealed trade keys. The API-side objects (``ConnectionService``) only
+ever get the public key (``PublicKeySealer``) and the ``SealedKeyVerifier`` port, so moving the
+worker to another process changes this file only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tresor.adapters.crypto import EnvelopeVault, WorkerKeypair, build_vault
+from tresor.adapters.db.uow import Database, database_url
+from tresor.adapters.exchange.gateway import CcxtGateway
+from tresor.config import Settings
+from tresor.domain.connections import ExchangeTarget
+from tresor.entrypoints.api.container import Container
+from tresor.services.access import AccessPolicy, AccessService
+from tresor.services.connections import ConnectionRules, ConnectionService
+from tresor.services.rewrap import KeyRewrap
+from tresor.services.verification import SealedKeyProbe
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    vault: EnvelopeVault
+    gateway: CcxtGateway
+    container: Container
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    closed: bool = False
+
+    def rewrap(self) -> KeyRewrap:
+        return KeyRewrap(self.database.uow, self.vault)
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for close in reversed(self.closers):
+            await close()
+
+
+def endpoints_of(settings: Settings) -> dict[str, ExchangeTarget]:
+    return {
+        name: ExchangeTarget(exchange=cfg.exchange, endpoint=name, url=cfg.url)
+        for name, cfg in settings.endpoints.items()
+    }
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    """Everything for one embedded process (API, CLI and the in-process worker)."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database = Database(database_url(data_dir, settings.database_url))
+    try:
+        await database.migrate()
+        master = settings.master_key.get_secret_value() if settings.master_key else None
+        vault = build_vault(data_dir=data_dir, master_key=master)
+        worker = WorkerKeypair.load_or_create(data_dir)
+    except BaseException:
+        await database.dispose()
+        raise
+    clock = SystemClock()
+    gateway = CcxtGateway(egress_ips=settings.egress_ips, clock=clock)
+    access = AccessService(
+        database.uow,
+        clock,
+        AccessPolicy(
+            token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+            refresh_ttl=timedelta(seconds=settings.refresh_ttl_seconds),
+            max_failures=settings.auth_max_failures,
+            failure_window=timedelta(seconds=settings.auth_failure_window_seconds),
+        ),
+    )
+    connections = ConnectionService(
+        uow=database.uow,
+        vault=vault,
+        sealer=worker.sealer(),
+        verifier=SealedKeyProbe(worker.opener(), gateway),
+        gateway=gateway,
+        clock=clock,
+        endpoints=endpoints_of(settings),
+        rules=ConnectionRules(
+            max_per_user=settings.max_connections_per_user,
+            verify_wait_seconds=settings.verify_wait_seconds,
+        ),
+    )
+    container = Container(
+        access=access, connections=connections, egress_ips=tuple(settings.egress_ips)
+    )
+    runtime = Runtime(
+        settings=settings, database=database, vault=vault, gateway=gateway, container=container
+    )
+    runtime.closers.extend([database.dispose, gateway.aclose])
+    container.closers.append(runtime.aclose)
+    return runtime

@@ -1,0 +1,35 @@
+"""``tresor serve``: the REST API on the embedded default (SQLite, in-process worker)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from tresor.bootstrap import build_runtime
+from tresor.config import Settings
+from tresor.entrypoints.api.app import create_app
+
+
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Address (default TRESOR_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default TRESOR_API_PORT).")] = None,
+) -> None:
+    """Serve the REST API (docs at /docs) until Ctrl+C."""
+    settings = Settings()
+
+    async def main() -> None:
+        runtime = await build_runtime(settings)
+        app = create_app(runtime.container)
+        config = uvicorn.Config(
+            app,
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            log_level="info",
+            ws="none",
+        )
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(main())

@@ -84,6 +84,7 @@ async def build_runtime(settings: Settings) -> Runtime:
             refresh_ttl=timedelta(seconds=settings.refresh_ttl_seconds),
             max_failures=settings.auth_max_failures,
             failure_window=timedelta(seconds=settings.auth_failure_window_seconds),
+            token_cache=timedelta(seconds=settings.token_cache_seconds),
         ),
     )
     connections = ConnectionService(

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     max_connections_per_user: int = Field(default=10, ge=1)
     auth_max_failures: int = Field(default=5, ge=1)
     auth_failure_window_seconds: int = Field(default=300, ge=1)
+    token_cache_seconds: float = Field(default=10.0, ge=0)
     verify_wait_seconds: float = Field(default=20.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000

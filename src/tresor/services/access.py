@@ -64,6 +64,20 @@ class AccessPolicy:
     refresh_ttl: timedelta = timedelta(days=30)
     max_failures: int = 5
     failure_window: timedelta = timedelta(minutes=5)
+    # How long a validated access token is trusted without asking the database again.
+    # Revocation through this process takes effect at once; through another process (the
+    # distributed mode), within this time. Zero disables the cache.
+    token_cache: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class _Validated:
+    principal: Principal
+    until: datetime
+    ip_allowlist: tuple[str, ...]
+
+
+_CACHE_MAX = 50_000
 
 
 class AccessService:
@@ -71,6 +85,7 @@ class AccessService:
         self._uow = uow
         self._clock = clock
         self._policy = policy
+        self._validated: dict[str, _Validated] = {}
 
     # -- administration --------------------------------------------------------------------
     async def create_user(self, name: str) -> User:
@@ -172,6 +187,7 @@ class AccessService:
                 raise InvalidGrant()
             if record.revoked_at is not None:
                 # a refresh token used twice: someone else has it; end the whole family
+                self._validated.clear()
                 await uow.tokens.revoke_family(record.family, now)
                 await uow.commit()
                 raise InvalidGrant()
@@ -189,6 +205,7 @@ class AccessService:
 
     async def revoke(self, token: str) -> None:
         """Revoke an access or refresh token (RFC 7009: unknown tokens are not an error)."""
+        self._validated.clear()
         now = self._clock.now()
         async with self._uow() as uow:
             record = await uow.tokens.get(digest(token))
@@ -204,15 +221,29 @@ class AccessService:
         if not access_token.startswith(ACCESS_PREFIX):
             raise InvalidToken()
         now = self._clock.now()
+        token_hash = digest(access_token)
+        hit = self._validated.get(token_hash)
+        if hit is not None and now < hit.until:
+            if hit.ip_allowlist and ip not in hit.ip_allowlist:
+                raise ClientIpNotAllowed()
+            return hit.principal
         async with self._uow() as uow:
-            record = await uow.tokens.get(digest(access_token))
+            record = await uow.tokens.get(token_hash)
             if record is None or record.kind is not TokenKind.ACCESS or not record.usable(now):
                 raise InvalidToken()
             client = await uow.clients.get(record.client_id)
             if client is None or client.disabled:
                 raise InvalidToken()
         self._check_ip(client, ip)
-        return Principal(user_id=record.user_id, client_id=record.client_id, scopes=record.scopes)
+        principal = Principal(
+            user_id=record.user_id, client_id=record.client_id, scopes=record.scopes
+        )
+        if self._policy.token_cache:
+            if len(self._validated) >= _CACHE_MAX:
+                self._validated.clear()
+            until = min(record.expires_at, now + self._policy.token_cache)
+            self._validated[token_hash] = _Validated(principal, until, client.ip_allowlist)
+        return principal
 
     # -- internals -------------------------------------------------------------------------
     async def _issue(

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from tresor import __version__
 from tresor.entrypoints.api import problems
 from tresor.entrypoints.api.container import Container
+from tresor.entrypoints.api.deps import Caller
 from tresor.entrypoints.api.routes import auth, connections
 
 
@@ -33,5 +34,14 @@ def create_app(container: Container) -> FastAPI:
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/me", tags=["auth"])
+    async def me(who: Caller) -> dict[str, object]:
+        """Who the token acts for: its user, client and scopes."""
+        return {
+            "user_id": who.user_id,
+            "client_id": who.client_id,
+            "scopes": sorted(s.value for s in who.scopes),
+        }
 
     return app

@@ -48,5 +48,6 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 
 Services = Annotated[Container, Depends(container)]
+Caller = Annotated[Principal, Depends(principal)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

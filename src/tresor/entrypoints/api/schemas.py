@@ -3,10 +3,11 @@ secret on the way out; keys appear only as hints (``abcd…wxyz``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from tresor.domain.connections import (
     RIGHTS,
@@ -18,7 +19,7 @@ from tresor.domain.connections import (
 )
 from tresor.domain.secrets import Secret
 
-_KEY_TEXT = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
+_KEY_TEXT = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
 
 class Strict(BaseModel):
@@ -34,9 +35,17 @@ class TokenPublic(BaseModel):
 
 
 class KeyCreate(Strict):
-    api_key: SecretStr = Field(min_length=4, max_length=512, pattern=_KEY_TEXT)
+    api_key: SecretStr = Field(min_length=4, max_length=512)
     secret: SecretStr = Field(min_length=4, max_length=4096)
     passphrase: SecretStr | None = Field(default=None, min_length=1, max_length=512)
+
+    @field_validator("api_key", "secret", "passphrase")
+    @classmethod
+    def _printable(cls, value: SecretStr | None) -> SecretStr | None:
+        # keys are printable ASCII; a space or a line break is a copy-and-paste accident
+        if value is not None and not _KEY_TEXT.match(value.get_secret_value()):
+            raise ValueError("must be printable ASCII without spaces (check the copy and paste)")
+        return value
 
     def credentials(self) -> Credentials:
         return Credentials(

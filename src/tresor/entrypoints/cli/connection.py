@@ -46,29 +46,43 @@ def _credentials(role: KeyRole, api_key: str | None, with_passphrase: bool) -> C
 
 
 def show(connection: Connection, as_json: bool) -> None:
+    """A connection as people read it: its status, then one column per key."""
     if as_json:
         print_json(ConnectionPublic.of(connection).model_dump(mode="json"))
         return
     style = _STYLE.get(connection.status.value, "red")
+    where = f", {connection.endpoint}" if connection.endpoint else ""
     console.print(
-        f"[bold]{connection.label}[/] ({connection.exchange}"
-        f"{', ' + connection.endpoint if connection.endpoint else ''}) "
-        f"id {connection.id}: [{style}]{connection.status.value}[/]"
+        f"[bold]{connection.label}[/] ({connection.exchange}{where})  "
+        f"[{style}]{connection.status.value}[/]  id {connection.id}"
     )
-    table = Table("key", "hint", "status", *RIGHTS, "clock offset", "expires")
-    for key in connection.keys:
-        report = key.report
-        rights = [report.right(r).value if report else "?" for r in RIGHTS]
+    table = Table("", *(f"{k.role.value} key {k.hint}" for k in connection.keys))
+    table.add_row("status", *(k.status.value for k in connection.keys))
+    for right in RIGHTS:
         table.add_row(
-            key.role.value,
-            key.hint,
-            key.status.value,
-            *rights,
-            f"{report.clock_offset_ms} ms"
-            if report and report.clock_offset_ms is not None
-            else "-",
-            f"{report.expires_at:%Y-%m-%d}" if report and report.expires_at else "-",
+            right.replace("_", " "),
+            *(k.report.right(right).value if k.report else "?" for k in connection.keys),
         )
+    table.add_row(
+        "IP restricted",
+        *(k.report.ip_restricted.value if k.report else "?" for k in connection.keys),
+    )
+    table.add_row(
+        "clock offset",
+        *(
+            f"{k.report.clock_offset_ms} ms"
+            if k.report and k.report.clock_offset_ms is not None
+            else "-"
+            for k in connection.keys
+        ),
+    )
+    table.add_row(
+        "expires",
+        *(
+            f"{k.report.expires_at:%Y-%m-%d}" if k.report and k.report.expires_at else "never"
+            for k in connection.keys
+        ),
+    )
     console.print(table)
     for key in connection.keys:
         for warning in key.warnings:

@@ -1,0 +1,228 @@
+"""The SQL unit of work and the ``Database`` that owns the engine.
+
+Build one ``Database`` per process (in bootstrap) from the URL ``database_url`` chooses::
+
+    db = Database(database_url(settings.data_dir, settings.database_url))
+    await db.migrate()                      # Alembic upgrade to head
+    async with db.uow() as uow:             # one transaction
+        await uow.users.add(user)
+        await uow.commit()                  # leaving without commit rolls back
+    await db.dispose()
+
+SQLite (the embedded default) runs with foreign keys on, the WAL journal (readers never wait
+for the writer) and SQLAlchemy in charge of ``BEGIN``, so every unit of work, reads included,
+is one transaction and savepoints work. A unit of work that reads and later writes while another
+one committed a write in between fails with "database is locked" (SQLite's
+``SQLITE_BUSY_SNAPSHOT``): keep units of work short and never hold one across a network call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from tresor.adapters.db.connection_repository import SqlConnectionRepository
+from tresor.adapters.db.repositories import (
+    SqlAttemptRepository,
+    SqlClientRepository,
+    SqlTokenRepository,
+    SqlUserRepository,
+)
+from tresor.services.ports import (
+    AttemptRepository,
+    ClientRepository,
+    ConnectionRepository,
+    TokenRepository,
+    UserRepository,
+)
+
+if TYPE_CHECKING:
+    from tresor.services.ports import UnitOfWorkFactory
+
+DATABASE_FILE = "tresor.db"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Any constant: concurrent ``migrate()`` calls on one PostgreSQL database run one at a time.
+_MIGRATION_LOCK = 0x7265736F72
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def database_url(data_dir: Path, configured_url: str | None) -> str:
+    """The URL to use: ``configured_url`` (``TRESOR_DATABASE_URL``) when set, else a SQLite file
+    in ``data_dir``. ``postgresql://`` / ``postgres://`` and ``sqlite://`` URLs get the async
+    drivers Tresor uses (asyncpg, aiosqlite)."""
+    if configured_url and configured_url.strip():
+        url = make_url(configured_url.strip())
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+asyncpg")
+        elif url.drivername == "sqlite":
+            url = url.set(drivername="sqlite+aiosqlite")
+        return url.render_as_string(hide_password=False)
+    return f"sqlite+aiosqlite:///{(Path(data_dir) / DATABASE_FILE).resolve().as_posix()}"
+
+
+class SqlUnitOfWork:
+    """One transaction on one session. The repositories exist inside ``async with``."""
+
+    users: UserRepository
+    clients: ClientRepository
+    tokens: TokenRepository
+    attempts: AttemptRepository
+    connections: ConnectionRepository
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("this unit of work is already in use")
+        session = self._session = self._sessions()
+        self.users = SqlUserRepository(session)
+        self.clients = SqlClientRepository(session)
+        self.tokens = SqlTokenRepository(session)
+        self.attempts = SqlAttemptRepository(session)
+        self.connections = SqlConnectionRepository(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._active(), None
+        await session.close()  # rolls back whatever was not committed
+
+    async def commit(self) -> None:
+        await self._active().commit()
+
+    async def rollback(self) -> None:
+        await self._active().rollback()
+
+    def _active(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("use the unit of work inside 'async with'")
+        return self._session
+
+
+class Database:
+    """The engine for one database URL (``sqlite+aiosqlite:///path`` or
+    ``postgresql+asyncpg://...``) and the units of work on it.
+
+    ``schema`` (PostgreSQL only) puts Tresor's tables in that schema instead of ``public``.
+    Raises ``ValueError`` for any other kind of URL.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+        parsed = make_url(url)
+        self.backend = parsed.get_backend_name()
+        if parsed.drivername == "sqlite+aiosqlite":
+            if schema is not None:
+                raise ValueError("a schema can only be chosen on PostgreSQL")
+            if not parsed.database or parsed.database == ":memory:":
+                # One shared connection: concurrent units of work would share a transaction.
+                raise ValueError(
+                    "an in-memory SQLite database is not supported: use a file, or "
+                    "tresor.adapters.db.memory.MemoryStore for tests"
+                )
+            _prepare_sqlite_file(Path(parsed.database))
+            self._engine = create_async_engine(parsed, echo=echo)
+            event.listen(self._engine.sync_engine, "connect", _sqlite_connected)
+            event.listen(self._engine.sync_engine, "begin", _sqlite_begin)
+        elif parsed.drivername == "postgresql+asyncpg":
+            connect_args: dict[str, Any] = {}
+            if schema is not None:
+                if not _SCHEMA_NAME.fullmatch(schema):
+                    raise ValueError(f"not a plain schema name: {schema!r}")
+                connect_args["server_settings"] = {"search_path": schema}
+            self._engine = create_async_engine(
+                parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
+            )
+        else:
+            raise ValueError(
+                f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+                "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
+            )
+        self.url = parsed.render_as_string(hide_password=True)
+        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"Database({self.url!r})"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    def uow(self) -> SqlUnitOfWork:
+        """A new unit of work (a ``UnitOfWorkFactory``)."""
+        return SqlUnitOfWork(self._sessions)
+
+    async def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with Alembic, in one transaction."""
+        async with self._engine.begin() as connection:
+            if self.backend == "postgresql":
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            await connection.run_sync(_upgrade, revision)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection. The Database can still be used afterwards."""
+        await self._engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the packaged migrations; with ``connection``, ``env.py``
+    runs on it."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its WAL and shared
+    memory files the same mode), and the directory it lives in."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
+    # Leave BEGIN to SQLAlchemy (``_sqlite_begin``): the sqlite3 module's own transaction
+    # handling breaks savepoints (SQLAlchemy docs, "SQLite transactions").
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+if TYPE_CHECKING:
+
+    def _conforms(database: Database) -> UnitOfWorkFactory:
+        return database.uow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -146,6 +147,4 @@ def test_a_secret_never_shows_itself() -> None:
     assert secret.hint() == "abcd…wxyz"
     assert secret.reveal() == "abcdefghijklmnopqrstuvwxyz"
     with pytest.raises(TypeError):
-        import pickle
-
         pickle.dumps(secret)

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
 from tresor.domain.errors import InvalidClient, ValidationFailed
@@ -43,6 +43,7 @@ def _basic(request: Request) -> tuple[str, str] | None:
 )
 async def token(
     request: Request,
+    response: Response,
     services: Services,
     grant_type: Annotated[str, Form(**_FORM)],
     client_id: Annotated[str | None, Form(**_FORM)] = None,
@@ -53,6 +54,9 @@ async def token(
     """Issue tokens. Form fields as in RFC 6749: ``grant_type=client_credentials`` with
     ``client_id`` and ``client_secret`` (or HTTP Basic), or ``grant_type=refresh_token`` with
     ``refresh_token``; optional ``scope`` (space-separated: read trade admin)."""
+    # RFC 6749 section 5.1: a response carrying tokens must not be cached
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     ip = client_ip(request)
     if grant_type == "client_credentials":
         basic = _basic(request)

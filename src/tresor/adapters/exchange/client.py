@@ -1,0 +1,319 @@
+"""Building an async ccxt client for an ``ExchangeTarget``, and ``ExchangeClient``: the
+allow-list of the calls Tresor makes through it.
+
+``ExchangeClient`` has one method per allowed call and nothing else: no ``withdraw``, no
+``transfer``, no generic ``request``, no ``__getattr__`` that would forward any other name to
+ccxt. Every method translates ccxt's exceptions into domain errors (``errors.translate``).
+The only method whose name mentions withdrawals is ``fetch_withdrawals``, a read of history.
+
+Credentials are revealed from their ``Secret`` here, when the ccxt instance is built, and
+nowhere else; the revealed values are registered with the gateway's ``SecretRedactor`` for
+as long as the client is open.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Coroutine, Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Self
+
+import ccxt.async_support as ccxt
+
+from tresor.adapters.exchange.errors import translate
+from tresor.adapters.exchange.redact import SecretRedactor
+from tresor.domain.connections import Credentials, ExchangeTarget
+from tresor.domain.errors import ExchangeUnavailable, UnknownExchange, ValidationFailed
+
+DEFAULT_TIMEOUT_MS = 10_000
+CCXT_LOGGER = "ccxt"
+_HOST = re.compile(r"^https?://[^/]+")
+
+# Tresor trades spot only: with these, load_markets is the single GET /api/v3/exchangeInfo
+# (no futures listings, no signed capital/config/getall, no margin pair lists), and
+# fetch_open_orders may be called without a symbol (ccxt refuses by default, as the
+# unfiltered call costs 80 request weight on Binance).
+BINANCE_OPTIONS: dict[str, Any] = {
+    "fetchMarkets": {"types": ["spot"]},
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+    "fetchOpenOrders": {"warnWithoutSymbol": False},
+}
+
+
+def known_exchange(exchange: str) -> bool:
+    return exchange in ccxt.exchanges
+
+
+def rewrite_hosts(api: Any, base: str) -> Any:
+    """ccxt's ``urls['api']`` (a string or nested dicts of strings) with every URL's scheme and
+    host replaced by ``base``, paths kept."""
+    if isinstance(api, str):
+        return _HOST.sub(base, api)
+    if isinstance(api, dict):
+        return {name: rewrite_hosts(value, base) for name, value in api.items()}
+    return api
+
+
+def build_ccxt(
+    target: ExchangeTarget,
+    credentials: Credentials,
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    verbose: bool = False,
+) -> Any:
+    """A new async ccxt instance for ``target`` (its aiohttp session opens on first use)."""
+    if not known_exchange(target.exchange):
+        raise UnknownExchange(details={"exchange": target.exchange})
+    config: dict[str, Any] = {
+        "apiKey": credentials.api_key.reveal(),
+        "secret": credentials.secret.reveal(),
+        "timeout": timeout_ms,
+        "enableRateLimit": True,
+        "verbose": verbose,
+    }
+    if credentials.passphrase is not None:
+        config["password"] = credentials.passphrase.reveal()
+    if target.exchange == "binance":
+        config["options"] = copy.deepcopy(BINANCE_OPTIONS)  # ccxt may change its options
+    exchange = getattr(ccxt, target.exchange)(config)
+    if target.url is not None:
+        base = target.url.rstrip("/")
+        if not _HOST.fullmatch(base):
+            raise ValidationFailed(
+                "An endpoint URL must be a scheme and a host, like http://127.0.0.1:8900.",
+                details={"endpoint": target.endpoint},
+            )
+        exchange.urls["api"] = rewrite_hosts(exchange.urls["api"], base)
+        if base.startswith("http://"):
+            # ccxt's close() sleeps 250 ms so TLS transports can shut down (ccxt PR 23470);
+            # a plain-HTTP endpoint (the simulator) has none, and every probe would pay it
+            exchange.timeout_on_exit = 0
+        if target.exchange == "binance":
+            # ccxt applies Binance's spot error table only to URLs on the real host
+            # (binance.get_exceptions_by_url); spot overrides the common table, as there.
+            exchange.exceptions["exact"].update(exchange.exceptions["spot"]["exact"])
+    # ccxt logs to "ccxt.base.exchange" and prints its verbose output; send both through the
+    # "ccxt" logger, where the gateway's redacting filter sits.
+    logger = logging.getLogger(CCXT_LOGGER)
+    exchange.logger = logger
+    exchange.log = lambda *parts: logger.debug(" ".join(str(p) for p in parts))
+    return exchange
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ExchangeUnavailable("The exchange sent an answer Tresor cannot read.")
+    return value
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ExchangeUnavailable("The exchange sent an answer Tresor cannot read.")
+    return value
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+class ExchangeClient:
+    """The read and trade calls Tresor makes on one exchange account, and nothing else.
+
+    Raises domain errors only (see ``errors``). Close it (``await client.close()`` or
+    ``async with``) to release its HTTP session and forget its secrets.
+    """
+
+    __slots__ = ("_closed", "_egress_ips", "_ex", "_redactor", "_secrets", "exchange")
+
+    def __init__(
+        self,
+        ex: Any,
+        *,
+        exchange: str,
+        egress_ips: Sequence[str] = (),
+        redactor: SecretRedactor | None = None,
+    ) -> None:
+        self._ex = ex
+        self.exchange = exchange
+        self._egress_ips = tuple(egress_ips)
+        self._redactor = redactor
+        self._secrets = tuple(
+            str(v) for v in (ex.apiKey, ex.secret, getattr(ex, "password", None)) if v
+        )
+        if redactor is not None:
+            redactor.add(self._secrets)
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        target: ExchangeTarget,
+        credentials: Credentials,
+        *,
+        egress_ips: Sequence[str] = (),
+        redactor: SecretRedactor | None = None,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        verbose: bool = False,
+    ) -> ExchangeClient:
+        ex = build_ccxt(target, credentials, timeout_ms=timeout_ms, verbose=verbose)
+        return cls(ex, exchange=target.exchange, egress_ips=egress_ips, redactor=redactor)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._ex.close()
+        finally:
+            if self._redactor is not None:
+                self._redactor.discard(self._secrets)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"ExchangeClient({self.exchange!r}, closed={self._closed})"
+
+    async def _run(self, call: Coroutine[Any, Any, Any], *, trading: bool = False) -> Any:
+        if self._closed:
+            call.close()
+            raise RuntimeError("this exchange client is closed")
+        try:
+            return await call
+        except ccxt.BaseError as exc:
+            error = translate(
+                exc,
+                exchange=self.exchange,
+                egress_ips=self._egress_ips,
+                secrets=self._secrets,
+                response_headers=self._ex.last_response_headers,
+                trading=trading,
+            )
+        # raised outside the except block, so the ccxt exception (whose traceback holds the
+        # signed request) is not chained as __context__
+        raise error
+
+    def has(self, feature: str) -> bool:
+        """Whether ccxt implements a unified call for this exchange (``fetchTime`` ...)."""
+        return bool(self._ex.has.get(feature))
+
+    # -- reading ------------------------------------------------------------------------------
+    async def load_markets(self, *, reload: bool = False) -> dict[str, Any]:
+        return _dict(await self._run(self._ex.load_markets(reload)))
+
+    async def fetch_time(self) -> int:
+        return int(await self._run(self._ex.fetch_time()))
+
+    async def fetch_balance(self) -> dict[str, Any]:
+        return _dict(await self._run(self._ex.fetch_balance()))
+
+    async def fetch_ticker(self, symbol: str) -> dict[str, Any]:
+        return _dict(await self._run(self._ex.fetch_ticker(symbol)))
+
+    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        return _dict(await self._run(self._ex.fetch_order_book(symbol, limit)))
+
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[list[Any]]:
+        rows = await self._run(self._ex.fetch_ohlcv(symbol, timeframe, _ms(since), limit))
+        if not isinstance(rows, list):
+            raise ExchangeUnavailable("The exchange sent an answer Tresor cannot read.")
+        return rows
+
+    async def fetch_my_trades(
+        self, symbol: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        return _list(await self._run(self._ex.fetch_my_trades(symbol, _ms(since), limit)))
+
+    async def fetch_orders(
+        self, symbol: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        return _list(await self._run(self._ex.fetch_orders(symbol, _ms(since), limit)))
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        return _list(await self._run(self._ex.fetch_open_orders(symbol)))
+
+    async def fetch_order(self, order_id: str, symbol: str) -> dict[str, Any]:
+        return _dict(await self._run(self._ex.fetch_order(order_id, symbol)))
+
+    async def fetch_deposits(
+        self, code: str | None = None, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        return _list(await self._run(self._ex.fetch_deposits(code, _ms(since), limit)))
+
+    async def fetch_withdrawals(
+        self, code: str | None = None, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The history of past withdrawals (a read; Tresor cannot make one)."""
+        return _list(await self._run(self._ex.fetch_withdrawals(code, _ms(since), limit)))
+
+    # -- trading ------------------------------------------------------------------------------
+    async def create_order(
+        self,
+        *,
+        symbol: str,
+        side: str,
+        order_type: str,
+        amount: Decimal,
+        price: Decimal | None = None,
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Place an order. Amounts go to ccxt as decimal strings, never through float."""
+        params = {} if client_order_id is None else {"clientOrderId": client_order_id}
+        call = self._ex.create_order(
+            symbol, order_type, side, str(amount), None if price is None else str(price), params
+        )
+        return _dict(await self._run(call, trading=True))
+
+    async def cancel_order(self, order_id: str, symbol: str) -> dict[str, Any]:
+        return _dict(await self._run(self._ex.cancel_order(order_id, symbol), trading=True))
+
+    # -- what the key may do (per exchange; None when ccxt lacks the call) --------------------
+    async def _implicit(self, name: str) -> dict[str, Any] | None:
+        method = getattr(self._ex, name, None)
+        if method is None:
+            return None
+        return _dict(await self._run(method()))
+
+    async def binance_api_restrictions(self) -> dict[str, Any] | None:
+        """``GET /sapi/v1/account/apiRestrictions``: the key's permission flags."""
+        return await self._implicit("sapi_get_account_apirestrictions")
+
+    async def binance_account(self) -> dict[str, Any] | None:
+        """``GET /api/v3/account``: accountType, canTrade, permissions (and balances)."""
+        return await self._implicit("private_get_account")
+
+    async def okx_account_config(self) -> dict[str, Any] | None:
+        """``GET /api/v5/account/config``: ``perm``, ``ip``, ``acctLv``."""
+        return await self._implicit("private_get_account_config")
+
+    async def kucoin_api_key_info(self) -> dict[str, Any] | None:
+        """``GET /api/v1/user/api-key``: ``permission``, ``ipWhitelist``."""
+        return await self._implicit("private_get_user_api_key")
+
+    async def kraken_api_key_info(self) -> dict[str, Any] | None:
+        """``POST /0/private/GetApiKeyInfo``: ``permissions``, ``ipAllowlist``, ``validUntil``."""
+        return await self._implicit("private_post_getapikeyinfo")

@@ -1,0 +1,96 @@
+"""``CcxtGateway``: the ``ExchangeGateway`` port on async ccxt.
+
+It owns the redacting log filter (installed on the ``ccxt`` loggers while the gateway lives)
+and every client it opens; ``aclose()`` closes what is still open and removes the filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tresor.adapters.exchange.client import DEFAULT_TIMEOUT_MS, ExchangeClient, known_exchange
+from tresor.adapters.exchange.probes import probe_key
+from tresor.adapters.exchange.redact import SecretRedactor
+from tresor.domain.connections import CapabilityReport, Credentials, ExchangeTarget
+from tresor.domain.errors import UnknownExchange
+from tresor.services.ports import Clock, ExchangeGateway
+
+
+class CcxtGateway:
+    """The only way to an exchange: probes, and clients limited to read and trade calls.
+
+    ``egress_ips`` are the addresses the operator tells users to put on their keys'
+    allow-lists (``TRESOR_EGRESS_IPS``); they are named in the checks of an ambiguous refusal.
+    """
+
+    def __init__(
+        self,
+        *,
+        egress_ips: Sequence[str],
+        clock: Clock,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        verbose: bool = False,
+    ) -> None:
+        self.egress_ips = tuple(egress_ips)
+        self.clock = clock
+        self.timeout_ms = timeout_ms
+        self.verbose = verbose
+        self.redactor = SecretRedactor()
+        self.redactor.install()
+        self._open: set[ExchangeClient] = set()
+        self._closed = False
+
+    def supports(self, exchange: str) -> bool:
+        return known_exchange(exchange)
+
+    def connect(self, target: ExchangeTarget, credentials: Credentials) -> ExchangeClient:
+        """A client for the read and trade calls; close it (or ``async with`` it) when done.
+
+        Raises:
+            UnknownExchange: ``target.exchange`` is not a ccxt exchange id.
+            ValidationFailed: ``target.url`` is not a scheme and a host.
+        """
+        if self._closed:
+            raise RuntimeError("the exchange gateway is closed")
+        if not self.supports(target.exchange):
+            raise UnknownExchange(details={"exchange": target.exchange})
+        client = ExchangeClient.open(
+            target,
+            credentials,
+            egress_ips=self.egress_ips,
+            redactor=self.redactor,
+            timeout_ms=self.timeout_ms,
+            verbose=self.verbose,
+        )
+        self._open = {c for c in self._open if not c.closed}
+        self._open.add(client)
+        return client
+
+    async def probe(self, target: ExchangeTarget, credentials: Credentials) -> CapabilityReport:
+        """Authenticate with the key and report what it can do; failures are in the report.
+
+        Raises:
+            UnknownExchange, ValidationFailed: the target itself is wrong (a programming error:
+                the services check exchanges and endpoints before probing).
+        """
+        client = self.connect(target, credentials)
+        try:
+            return await probe_key(client, self.clock.now)
+        finally:
+            await self._release(client)
+
+    async def _release(self, client: ExchangeClient) -> None:
+        self._open.discard(client)
+        await client.close()
+
+    async def aclose(self) -> None:
+        """Close every client still open and remove the log filter."""
+        self._closed = True
+        while self._open:
+            await self._release(self._open.pop())
+        self.redactor.uninstall()
+
+
+if TYPE_CHECKING:  # mypy proves the gateway implements the port
+    _port: type[ExchangeGateway] = CcxtGateway

@@ -237,6 +237,4 @@ class RateLimited(ExchangeTrouble):
 class ClockSkew(ExchangeTrouble):
     code = "clock_skew"
     default_message = "Tresor's clock and the exchange's clock disagree too much."
-    default_remedy = (
-        "Synchronise the server's clock (NTP); Tresor retries with the exchange's time."
-    )
+    default_remedy = "Synchronise the server's clock (NTP), then test the connection again."

@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_PORT ?= 8900
+API_PORT ?= 8000
 PIP_FLAGS := --quiet --disable-pip-version-check
 
 .PHONY: setup demo test lint typecheck contracts unit contract bench format clean
@@ -16,9 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-## demo: the simulator with a funded demo account (90 days of history); Ctrl+C stops it
+## demo: the simulator with a funded demo account, and the API with a demo user, client and
+## connection to it; Ctrl+C stops both
 demo: setup
-	$(BIN)/tresor sim --scenario demo --port $(DEMO_PORT)
+	$(BIN)/tresor demo --sim-port $(DEMO_PORT) --api-port $(API_PORT)
 
 ## test: lint, types, layer contracts, then the whole test suite
 test: lint typecheck contracts

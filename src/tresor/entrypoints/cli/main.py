@@ -6,6 +6,7 @@ import typer
 
 from tresor import __version__
 from tresor.entrypoints.cli import admin, connection, vault
+from tresor.entrypoints.cli.demo import demo_command
 from tresor.entrypoints.cli.serve import serve_command
 from tresor.entrypoints.cli.sim import sim_command
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.command("sim")(sim_command)
 app.command("serve")(serve_command)
+app.command("demo")(demo_command)
 app.add_typer(admin.app, name="admin")
 app.add_typer(connection.app, name="connection")
 app.add_typer(vault.app, name="vault")

@@ -146,7 +146,8 @@ async def run(args: argparse.Namespace, sim_url: str) -> dict[str, Any]:
     return {
         "add_connection": summary(add_times),
         "test_connection": summary(test_times),
-        "authenticate": summary(validate),
+        "authenticate_cached": summary(validate),
+        "authenticate_uncached": summary(uncached),
         "unauthenticated_request": summary(plain),
         "authenticated_request": summary(authed),
         "overhead_p50_ms": round(pct(authed, 0.5) - pct(plain, 0.5), 3),

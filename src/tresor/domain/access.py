@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from tresor.domain.errors import ValidationFailed
+from tresor.domain.errors import InvalidScope
 
 
 class Scope(StrEnum):
@@ -23,7 +23,7 @@ def parse_scopes(text: str | None, allowed: frozenset[Scope] | None = None) -> f
     try:
         scopes = frozenset(Scope(n) for n in names)
     except ValueError:
-        raise ValidationFailed(
+        raise InvalidScope(
             f"Unknown scope in {text!r}.", remedy="Use read, trade and/or admin."
         ) from None
     if allowed is not None:
@@ -31,7 +31,7 @@ def parse_scopes(text: str | None, allowed: frozenset[Scope] | None = None) -> f
             return allowed
         extra = scopes - allowed
         if extra:
-            raise ValidationFailed(
+            raise InvalidScope(
                 f"This client may not have the scope(s): {', '.join(sorted(extra))}.",
                 remedy=f"Ask only for: {', '.join(sorted(allowed))}.",
             )

@@ -5,6 +5,7 @@ message and the remedy. The tree::
     TresorError
     ├── InputError                      the request itself is wrong (fix it and retry)
     │   ├── ValidationFailed            validation_failed
+    │   ├── InvalidScope                invalid_scope (OAuth2)
     │   ├── UnknownExchange             unknown_exchange
     │   ├── UnknownEndpoint             unknown_endpoint
     │   ├── DuplicateLabel              duplicate_label
@@ -67,6 +68,12 @@ class InputError(TresorError):
 
 class ValidationFailed(InputError):
     code = "validation_failed"
+
+
+class InvalidScope(InputError):
+    code = "invalid_scope"
+    default_message = "That scope is unknown or not allowed for this client."
+    default_remedy = "Ask only for scopes the client has: read, trade and/or admin."
 
 
 class UnknownExchange(InputError):

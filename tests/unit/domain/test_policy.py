@@ -148,3 +148,10 @@ def test_a_secret_never_shows_itself() -> None:
     assert secret.reveal() == "abcdefghijklmnopqrstuvwxyz"
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+
+
+def test_an_expired_trading_authority_does_not_concern_a_read_key() -> None:
+    lapsed = report(spot_trade=N, expires=NOW - timedelta(days=1))
+    assert judge(lapsed, KeyRole.READ, NOW).status is ConnectionStatus.CONNECTED
+    soon = report(spot_trade=Y, expires=NOW + timedelta(days=1))
+    assert judge(soon, KeyRole.READ, NOW).status is ConnectionStatus.CONNECTED

@@ -12,9 +12,9 @@ from tresor.domain.errors import (
     ClientIpNotAllowed,
     InvalidClient,
     InvalidGrant,
+    InvalidScope,
     InvalidToken,
     TooManyAttempts,
-    ValidationFailed,
 )
 from tresor.services.access import AccessPolicy, AccessService, digest
 
@@ -78,7 +78,7 @@ async def test_a_token_gets_the_scopes_asked_for_and_never_more(access: AccessSe
     assert narrow.scopes == frozenset({Scope.READ})
     everything = await access.client_credentials(client_id, secret, None, "ip")
     assert everything.scope == "read trade"
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(InvalidScope):
         await access.client_credentials(client_id, secret, "admin", "ip")
 
 

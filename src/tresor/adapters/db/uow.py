@@ -214,6 +214,9 @@ def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
+        # overwrite deleted content (a removed connection's ciphertexts) instead of leaving it
+        # in free pages; not every SQLite build does this by default
+        cursor.execute("PRAGMA secure_delete = ON")
     finally:
         cursor.close()
 

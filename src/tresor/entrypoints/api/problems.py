@@ -20,6 +20,7 @@ MEDIA_TYPE = "application/problem+json"
 
 # most specific first
 _STATUS: list[tuple[type[de.TresorError], int]] = [
+    (de.InvalidScope, 400),
     (de.DuplicateLabel, 409),
     (de.ConnectionLimitReached, 409),
     (de.InputError, 422),
@@ -39,6 +40,7 @@ _OAUTH = {
     de.InvalidGrant.code,
     de.InvalidToken.code,
     de.InsufficientScope.code,
+    de.InvalidScope.code,
 }
 
 

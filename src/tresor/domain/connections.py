@@ -170,13 +170,15 @@ def judge(report: CapabilityReport, role: KeyRole, now: datetime) -> Verdict:
     - A trade key that cannot trade is refused; a read key that can trade is accepted with a
       least-privilege warning.
     - A key that failed to authenticate is refused with the failure found.
-    - A key whose trading rights expire within a week is accepted with status ``expiring``.
+    - A trade key whose trading rights expire within a week is accepted with status
+      ``expiring``; one whose rights have expired is refused. A read key is not concerned.
     """
     if report.failure is not None:
         code = report.failure.code
         error_cls = _FAILURE_ERROR.get(code, KeyRefusedAmbiguously)
+        # by keyword: RateLimited's first positional parameter is retry_after
         error = error_cls(
-            report.failure.message,
+            message=report.failure.message,
             remedy=report.failure.remedy,
             details={"checks": list(report.failure.checks)},
         )
@@ -205,7 +207,9 @@ def judge(report: CapabilityReport, role: KeyRole, now: datetime) -> Verdict:
                 remedy="Check on the exchange that withdrawals are disabled for this key.",
             )
         )
-    if report.expires_at is not None:
+    # the expiry is of the key's *trading* rights (Binance's trading authority): it ends what a
+    # trade key is for, but a read key reads on
+    if report.expires_at is not None and role is KeyRole.TRADE:
         if report.expires_at <= now:
             return Verdict(ConnectionStatus.INSUFFICIENT_PERMISSIONS, KeyExpired())
         if report.expires_at - now <= EXPIRY_WARNING:

@@ -1,0 +1,165 @@
+"""Every route checks scope and ownership. The routes are a table, and the table is checked
+against the app: a new route with an id, or a new route behind a bearer token, that is not in
+the table fails ``test_the_route_table_covers_every_protected_route``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from tests.e2e.api.conftest import Api, Tenant, assert_problem
+
+TRADE = {"enableReading": True, "enableSpotAndMarginTrading": True}
+SCOPES = {"read", "trade", "admin"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # the template, as in app.routes
+    scope: str | None  # None: any valid token
+    body: str | None = None  # "connection" or "key"
+    values: tuple[tuple[str, str], ...] = ()  # fixed path parameters besides the id
+
+    @property
+    def takes_id(self) -> bool:
+        return "{connection_id}" in self.path
+
+    def url(self, connection_id: str) -> str:
+        url = self.path.replace("{connection_id}", connection_id)
+        for name, value in self.values:
+            url = url.replace("{" + name + "}", value)
+        return url
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url('{id}')}"
+
+
+ROUTES = [
+    Route("GET", "/v1/me", None),
+    Route("POST", "/v1/connections", "admin", body="connection"),
+    Route("GET", "/v1/connections", "read"),
+    Route("GET", "/v1/connections/{connection_id}", "read"),
+    Route("POST", "/v1/connections/{connection_id}/test", "read"),
+    *(
+        Route("PUT", "/v1/connections/{connection_id}/keys/{role}", "admin", "key", (("role", r),))
+        for r in ("read", "trade")
+    ),
+    Route("DELETE", "/v1/connections/{connection_id}", "admin"),
+]
+WITH_ID = [r for r in ROUTES if r.takes_id]
+SCOPED = [r for r in ROUTES if r.scope is not None]
+
+
+async def call(
+    api: Api, route: Route, connection_id: str, headers: dict[str, str]
+) -> httpx.Response:
+    body: dict[str, Any] | None = None
+    if route.body == "connection":
+        body = {"exchange": "binance", "label": "other", "endpoint": "sim", "read_key": api.key()}
+    elif route.body == "key":
+        body = api.key(TRADE)
+    return await api.http.request(
+        route.method, route.url(connection_id), json=body, headers=headers
+    )
+
+
+async def connection_of(api: Api, tenant: Tenant) -> tuple[dict[str, str], dict[str, Any]]:
+    headers = await tenant.headers()
+    answer = await api.add(headers, "main", read=api.key(), trade=api.key(TRADE))
+    assert answer.status_code == 201, answer.text
+    return headers, answer.json()
+
+
+async def test_the_route_table_covers_every_protected_route(api: Api) -> None:
+    table = {(r.method, r.path) for r in ROUTES}
+    with_parameters = {
+        (method, route.path)
+        for route in api.app.routes
+        if isinstance(route, APIRoute) and "{" in route.path
+        for method in route.methods
+    }
+    assert with_parameters <= table, with_parameters - table
+    document = api.app.openapi()
+    protected = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    }
+    assert protected <= table, protected - table
+    assert table <= protected, table - protected
+
+
+async def test_another_users_token_gets_404_on_every_route_that_takes_an_id(
+    api: Api, alice: Tenant
+) -> None:
+    alice_headers, connection = await connection_of(api, alice)
+    bob = await api.tenant("bob", "read,trade,admin")
+    bob_headers = await bob.headers()
+    for route in WITH_ID:
+        answer = await call(api, route, connection["id"], bob_headers)
+        body = assert_problem(answer, 404, "not_found")
+        # the same answer as for an id that does not exist: nothing tells bob it does
+        missing = await call(api, route, "0" * 32, bob_headers)
+        assert {**missing.json(), "instance": body["instance"]} == body, route
+    untouched = await api.http.get(f"/v1/connections/{connection['id']}", headers=alice_headers)
+    assert untouched.json() == connection
+
+
+async def test_another_user_never_sees_the_first_users_connections_in_lists(
+    api: Api, alice: Tenant
+) -> None:
+    await connection_of(api, alice)
+    bob = await api.tenant("bob", "read,trade,admin")
+    bob_headers, bobs = await connection_of(api, bob)
+    listed = await api.http.get("/v1/connections", headers=bob_headers)
+    assert [c["id"] for c in listed.json()["items"]] == [bobs["id"]]
+    empty = await api.tenant("carol", "read")
+    listed = await api.http.get("/v1/connections", headers=await empty.headers())
+    assert listed.json()["items"] == []
+
+
+@pytest.mark.parametrize("route", SCOPED, ids=str)
+async def test_a_token_without_the_routes_scope_gets_403(
+    api: Api, alice: Tenant, route: Route
+) -> None:
+    assert route.scope is not None
+    headers, connection = await connection_of(api, alice)
+    without = await alice.headers(" ".join(sorted(SCOPES - {route.scope})))
+    answer = await call(api, route, connection["id"], without)
+    body = assert_problem(answer, 403, "insufficient_scope")
+    assert route.scope in body["detail"]
+    assert body["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in answer.headers["www-authenticate"]
+    still = await api.http.get(f"/v1/connections/{connection['id']}", headers=headers)
+    assert still.json() == connection
+    only = await alice.headers(route.scope)
+    allowed = await call(api, route, connection["id"], only)
+    assert allowed.status_code < 300, allowed.text
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+async def test_no_token_or_a_bad_one_gets_401_invalid_token(
+    api: Api, alice: Tenant, route: Route
+) -> None:
+    headers, connection = await connection_of(api, alice)
+    refresh = (await alice.token())["refresh_token"]
+    for bad in [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer garbage"},
+        {"Authorization": "Bearer tra_" + "x" * 43},
+        {"Authorization": f"Bearer {refresh}"},  # a refresh token is not an access token
+        {"Authorization": alice.basic()},
+    ]:
+        answer = await call(api, route, connection["id"], bad)
+        body = assert_problem(answer, 401, "invalid_token")
+        assert body["error"] == "invalid_token"
+        assert answer.headers["www-authenticate"].startswith("Bearer"), bad
+    still = await api.http.get(f"/v1/connections/{connection['id']}", headers=headers)
+    assert still.json() == connection

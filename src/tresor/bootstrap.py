@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tresor.adapters.crypto import EnvelopeVault, WorkerKeypair, build_vault
+from tresor.adapters.crypto import (
+    EnvelopeVault,
+    PublicKeySealer,
+    WorkerKeypair,
+    build_vault,
+    load_worker_public_key,
+)
 from tresor.adapters.db.uow import Database, database_url
 from tresor.adapters.exchange.gateway import CcxtGateway
 from tresor.config import Settings
@@ -24,8 +30,13 @@ from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
 from tresor.services.connections import ConnectionRules, ConnectionService
+from tresor.services.ports import SealedKeyVerifier, TradeKeySealer
 from tresor.services.rewrap import KeyRewrap
-from tresor.services.verification import SealedKeyProbe
+from tresor.services.verification import (
+    DeferredVerification,
+    PendingKeyVerification,
+    SealedKeyProbe,
+)
 
 
 class SystemClock:
@@ -40,6 +51,7 @@ class Runtime:
     vault: EnvelopeVault
     gateway: CcxtGateway
     container: Container
+    pending: PendingKeyVerification | None = None  # the worker's job; None in an API-only process
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closed: bool = False
 
@@ -62,7 +74,9 @@ def endpoints_of(settings: Settings) -> dict[str, ExchangeTarget]:
 
 
 async def build_runtime(settings: Settings) -> Runtime:
-    """Everything for one embedded process (API, CLI and the in-process worker)."""
+    """Everything one process needs, for its ``settings.process_role``: ``all`` (the embedded
+    default: API, CLI and the trading worker in one), ``api`` (no private key: trade keys stay
+    ``verifying`` until a worker checks them) or ``worker``."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(database_url(data_dir, settings.database_url))
@@ -70,7 +84,11 @@ async def build_runtime(settings: Settings) -> Runtime:
         await database.migrate()
         master = settings.master_key.get_secret_value() if settings.master_key else None
         vault = build_vault(data_dir=data_dir, master_key=master)
-        worker = WorkerKeypair.load_or_create(data_dir)
+        # an API-only process gets the public half only: it can seal trade keys, never open them
+        worker = None if settings.process_role == "api" else WorkerKeypair.load_or_create(data_dir)
+        sealer: TradeKeySealer = (
+            worker.sealer() if worker else PublicKeySealer(load_worker_public_key(data_dir))
+        )
     except BaseException:
         await database.dispose()
         raise
@@ -87,11 +105,23 @@ async def build_runtime(settings: Settings) -> Runtime:
             token_cache=timedelta(seconds=settings.token_cache_seconds),
         ),
     )
+    verifier: SealedKeyVerifier = DeferredVerification()
+    pending = None
+    if worker is not None:
+        probe = SealedKeyProbe(worker.opener(), gateway)
+        verifier = probe
+        pending = PendingKeyVerification(
+            uow=database.uow,
+            vault=vault,
+            probe=probe,
+            clock=clock,
+            endpoints=endpoints_of(settings),
+        )
     connections = ConnectionService(
         uow=database.uow,
         vault=vault,
-        sealer=worker.sealer(),
-        verifier=SealedKeyProbe(worker.opener(), gateway),
+        sealer=sealer,
+        verifier=verifier,
         gateway=gateway,
         clock=clock,
         endpoints=endpoints_of(settings),
@@ -104,7 +134,12 @@ async def build_runtime(settings: Settings) -> Runtime:
         access=access, connections=connections, egress_ips=tuple(settings.egress_ips)
     )
     runtime = Runtime(
-        settings=settings, database=database, vault=vault, gateway=gateway, container=container
+        settings=settings,
+        database=database,
+        vault=vault,
+        gateway=gateway,
+        container=container,
+        pending=pending,
     )
     runtime.closers.extend([database.dispose, gateway.aclose])
     container.closers.append(runtime.aclose)

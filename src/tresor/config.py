@@ -13,7 +13,7 @@ TRESOR_MAX_CONNECTIONS_PER_USER  (default 10)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     auth_failure_window_seconds: int = Field(default=300, ge=1)
     token_cache_seconds: float = Field(default=10.0, ge=0)
     verify_wait_seconds: float = Field(default=20.0, gt=0)
+    # "all": one process serves the API and is the trading worker (the embedded default);
+    # "api": serve only, with the worker's public key (trade keys are stored, never readable);
+    # "worker": hold the worker's private key and verify trade keys (``tresor worker``)
+    process_role: Literal["all", "api", "worker"] = "all"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

@@ -285,7 +285,8 @@ class ConnectionService:
     async def _verify_sealed(
         self, target: ExchangeTarget, sealed: SealedCredentials, connection_id: str
     ) -> CapabilityReport | None:
-        """The worker's report, or None when it did not answer in time (status verifying)."""
+        """The worker's report, or None when it did not answer in time or verification is
+        deferred to a separate worker process (status verifying)."""
         try:
             return await asyncio.wait_for(
                 self._verifier.verify(target, sealed, connection_id=connection_id),

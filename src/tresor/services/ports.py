@@ -75,7 +75,9 @@ class SealedKeyVerifier(Protocol):
 
     async def verify(
         self, target: ExchangeTarget, sealed: SealedCredentials, *, connection_id: str
-    ) -> CapabilityReport: ...
+    ) -> CapabilityReport | None:
+        """The report, or None when verification is left to a worker (status verifying)."""
+        ...
 
 
 class UserRepository(Protocol):

@@ -6,15 +6,29 @@ process seals trade keys and hands the sealed fields over, through ``SealedKeyVe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 from tresor.domain.connections import (
     CapabilityReport,
+    ConnectionStatus,
     Credentials,
     ExchangeTarget,
     KeyRole,
+    Problem,
     SealedCredentials,
+    StoredKey,
+    combine,
     field_context,
+    judge,
 )
-from tresor.services.ports import ExchangeGateway, TradeKeyOpener
+from tresor.services.ports import (
+    Clock,
+    ExchangeGateway,
+    TradeKeyOpener,
+    UnitOfWorkFactory,
+    Vault,
+)
 
 
 class SealedKeyProbe:
@@ -41,3 +55,91 @@ class SealedKeyProbe:
             else None,
         )
         return await self._gateway.probe(target, credentials)
+
+
+class DeferredVerification:
+    """``SealedKeyVerifier`` for a process without the worker's private key (an API-only
+    process): it cannot verify, so it answers at once with nothing, and the key is stored as
+    ``verifying`` until a worker picks it up (``PendingKeyVerification``)."""
+
+    async def verify(
+        self, target: ExchangeTarget, sealed: SealedCredentials, *, connection_id: str
+    ) -> CapabilityReport | None:
+        return None
+
+
+class PendingKeyVerification:
+    """The worker's job: verify every trade key still ``verifying`` and store the findings."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        vault: Vault,
+        probe: SealedKeyProbe,
+        clock: Clock,
+        endpoints: Mapping[str, ExchangeTarget],
+    ) -> None:
+        self._uow = uow
+        self._vault = vault
+        self._probe = probe
+        self._clock = clock
+        self._endpoints = endpoints
+
+    async def run_once(self) -> int:
+        """Verify what is pending; returns how many keys were verified."""
+        async with self._uow() as uow:
+            ids = list(await uow.connections.all_ids())
+        done = 0
+        for connection_id, user_id in ids:
+            async with self._uow() as uow:
+                connection = await uow.connections.get(connection_id, user_id)
+            key = connection.key(KeyRole.TRADE) if connection else None
+            if connection is None or key is None or key.status is not ConnectionStatus.VERIFYING:
+                continue
+            target = self._endpoints.get(connection.endpoint or "") or ExchangeTarget(
+                connection.exchange
+            )
+            report = await self._probe.verify(
+                target, self._sealed(connection.id, key), connection_id=connection.id
+            )
+            verdict = judge(report, KeyRole.TRADE, self._clock.now())
+            warnings = verdict.warnings
+            if verdict.refusal is not None:
+                warnings = (Problem.of(verdict.refusal), *warnings)
+            checked = replace(
+                key,
+                status=verdict.status,
+                report=report,
+                warnings=warnings,
+                verified_at=report.checked_at,
+            )
+            keys = [k for k in connection.keys if k.role is not KeyRole.TRADE] + [checked]
+            keys.sort(key=lambda k: k.role.value)
+            async with self._uow() as uow:
+                current = await uow.connections.get(connection.id, user_id)
+                if current is None or current.key(KeyRole.TRADE) != key:
+                    continue  # removed or rotated meanwhile: that change wins
+                await uow.connections.update(
+                    replace(
+                        current,
+                        keys=tuple(keys),
+                        status=combine([k.status for k in keys]),
+                        updated_at=self._clock.now(),
+                    )
+                )
+                await uow.commit()
+            done += 1
+        return done
+
+    def _sealed(self, connection_id: str, key: StoredKey) -> SealedCredentials:
+        def field(name: str, blob: bytes) -> bytes:
+            return self._vault.decrypt(blob, context=field_context(connection_id, key.role, name))
+
+        return SealedCredentials(
+            api_key=field("api_key", key.api_key_ct),
+            secret=field("secret", key.secret_ct),
+            passphrase=field("passphrase", key.passphrase_ct)
+            if key.passphrase_ct is not None
+            else None,
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -46,6 +46,16 @@ def run(job: Callable[[Runtime], Awaitable[T]]) -> T:
             errors.print("[yellow]Checks, in order:[/]")
             for n, check in enumerate(checks, 1):
                 errors.print(f"  {n}. {check}")
+        fail(err.message, err.remedy, err.code)
+    except VaultError as err:
+        fail(err.message, err.remedy, err.code)
+
+
+def run_settings(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine that builds its own runtime, showing errors as ``run`` does."""
+    try:
+        return asyncio.run(main())
+    except TresorError as err:
         fail(err.message, err.remedy, err.code)
     except VaultError as err:
         fail(err.message, err.remedy, err.code)

@@ -11,6 +11,7 @@ import uvicorn
 from tresor.bootstrap import build_runtime
 from tresor.config import Settings
 from tresor.entrypoints.api.app import create_app
+from tresor.services.verification import PendingKeyVerification
 
 
 def serve_command(
@@ -30,6 +31,19 @@ def serve_command(
             log_level="info",
             ws="none",
         )
-        await uvicorn.Server(config).serve()
+        pending = runtime.pending
+        sweeper = asyncio.create_task(_sweep(pending)) if pending is not None else None
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+
+    async def _sweep(pending: PendingKeyVerification) -> None:
+        # the embedded default is its own worker: keys left verifying (a slow exchange) are
+        # picked up here
+        while True:
+            await asyncio.sleep(30)
+            await pending.run_once()
 
     asyncio.run(main())

@@ -48,6 +48,7 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
+from tresor.services.stored_keys import sealed_credentials
 
 MAX_LABEL = 64
 
@@ -340,16 +341,7 @@ class ConnectionService:
         )
 
     def _sealed(self, connection_id: str, key: StoredKey) -> SealedCredentials:
-        def field(name: str, blob: bytes) -> bytes:
-            return self._vault.decrypt(blob, context=field_context(connection_id, key.role, name))
-
-        return SealedCredentials(
-            api_key=field("api_key", key.api_key_ct),
-            secret=field("secret", key.secret_ct),
-            passphrase=field("passphrase", key.passphrase_ct)
-            if key.passphrase_ct is not None
-            else None,
-        )
+        return sealed_credentials(self._vault, connection_id, key)
 
 
 def _clean_label(label: str) -> str:

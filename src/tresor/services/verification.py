@@ -29,6 +29,7 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
+from tresor.services.stored_keys import sealed_credentials
 
 
 class SealedKeyProbe:
@@ -133,13 +134,4 @@ class PendingKeyVerification:
         return done
 
     def _sealed(self, connection_id: str, key: StoredKey) -> SealedCredentials:
-        def field(name: str, blob: bytes) -> bytes:
-            return self._vault.decrypt(blob, context=field_context(connection_id, key.role, name))
-
-        return SealedCredentials(
-            api_key=field("api_key", key.api_key_ct),
-            secret=field("secret", key.secret_ct),
-            passphrase=field("passphrase", key.passphrase_ct)
-            if key.passphrase_ct is not None
-            else None,
-        )
+        return sealed_credentials(self._vault, connection_id, key)

@@ -193,6 +193,19 @@ class ConnectionService:
         keys = [k for k in connection.keys if k.role is not role] + [new_key]
         return await self._save_keys(connection, keys)
 
+    async def set_enabled(self, user_id: str, connection_id: str, enabled: bool) -> Connection:
+        """Disable a connection (nothing uses it; its keys stay stored) or enable it again (its
+        status comes back from its keys). Raises: NotFound."""
+        connection = await self.get(user_id, connection_id)
+        status = (
+            combine([k.status for k in connection.keys]) if enabled else ConnectionStatus.DISABLED
+        )
+        updated = replace(connection, status=status, updated_at=self._clock.now())
+        async with self._uow() as uow:
+            await uow.connections.update(updated)
+            await uow.commit()
+        return updated
+
     async def remove(self, user_id: str, connection_id: str) -> None:
         """Disconnect: the stored credentials are destroyed. Raises: NotFound."""
         async with self._uow() as uow:
@@ -298,10 +311,11 @@ class ConnectionService:
 
     async def _save_keys(self, connection: Connection, keys: list[StoredKey]) -> Connection:
         keys.sort(key=lambda k: k.role.value)
+        disabled = connection.status is ConnectionStatus.DISABLED  # stays so until enabled
         updated = replace(
             connection,
             keys=tuple(keys),
-            status=combine([k.status for k in keys]),
+            status=ConnectionStatus.DISABLED if disabled else combine([k.status for k in keys]),
             updated_at=self._clock.now(),
         )
         async with self._uow() as uow:

@@ -125,7 +125,9 @@ class PendingKeyVerification:
                     replace(
                         current,
                         keys=tuple(keys),
-                        status=combine([k.status for k in keys]),
+                        status=current.status
+                        if current.status is ConnectionStatus.DISABLED
+                        else combine([k.status for k in keys]),
                         updated_at=self._clock.now(),
                     )
                 )

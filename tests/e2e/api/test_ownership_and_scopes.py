@@ -49,6 +49,8 @@ ROUTES = [
         Route("PUT", "/v1/connections/{connection_id}/keys/{role}", "admin", "key", (("role", r),))
         for r in ("read", "trade")
     ),
+    Route("POST", "/v1/connections/{connection_id}/disable", "admin"),
+    Route("POST", "/v1/connections/{connection_id}/enable", "admin"),
     Route("DELETE", "/v1/connections/{connection_id}", "admin"),
 ]
 WITH_ID = [r for r in ROUTES if r.takes_id]

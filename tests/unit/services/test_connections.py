@@ -187,3 +187,18 @@ async def test_labels_limits_endpoints_and_ownership_are_enforced(parts) -> None
     await svc.remove("u1", first.id)
     with pytest.raises(NotFound):
         await svc.get("u1", first.id)
+
+
+async def test_a_disabled_connection_stays_disabled_through_tests_until_enabled(parts) -> None:  # type: ignore[no-untyped-def]
+    _, _, _, gateway = parts
+    svc = service(parts)
+    gateway.rights["READKEYDD"] = {"read": Ability.YES}
+    connection = await svc.add("u1", exchange="binance", label="main", read_key=creds("READKEYDD"))
+    disabled = await svc.set_enabled("u1", connection.id, enabled=False)
+    assert disabled.status is ConnectionStatus.DISABLED
+    assert (await svc.test("u1", connection.id)).status is ConnectionStatus.DISABLED
+    assert (await svc.get("u1", connection.id)).status is ConnectionStatus.DISABLED
+    enabled = await svc.set_enabled("u1", connection.id, enabled=True)
+    assert enabled.status is ConnectionStatus.CONNECTED
+    with pytest.raises(NotFound):
+        await svc.set_enabled("u2", connection.id, enabled=False)

@@ -85,6 +85,26 @@ async def rotate_key(
     return ConnectionPublic.of(connection)
 
 
+@router.post("/{connection_id}/disable", response_model=ConnectionPublic, responses=_ERRORS)
+async def disable_connection(
+    connection_id: ConnectionId, who: Admin, services: Services
+) -> ConnectionPublic:
+    """Pause a connection: nothing uses it until it is enabled again; its keys stay stored."""
+    return ConnectionPublic.of(
+        await services.connections.set_enabled(who.user_id, connection_id, enabled=False)
+    )
+
+
+@router.post("/{connection_id}/enable", response_model=ConnectionPublic, responses=_ERRORS)
+async def enable_connection(
+    connection_id: ConnectionId, who: Admin, services: Services
+) -> ConnectionPublic:
+    """Resume a disabled connection; its status comes back from its keys."""
+    return ConnectionPublic.of(
+        await services.connections.set_enabled(who.user_id, connection_id, enabled=True)
+    )
+
+
 @router.delete("/{connection_id}", status_code=204, responses=_ERRORS)
 async def remove_connection(
     connection_id: ConnectionId, who: Admin, services: Services

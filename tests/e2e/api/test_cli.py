@@ -163,6 +163,11 @@ def test_a_connection_is_added_listed_tested_rotated_and_removed_from_the_cli(
         "connected"
     )
 
+    paused = tresor.json("connection", "disable", "--user", "alice", added["id"])
+    assert paused["status"] == "disabled"
+    resumed = tresor.json("connection", "enable", "--user", "alice", added["id"])
+    assert resumed["status"] == "connected"
+
     removed = tresor.ok("connection", "remove", "--user", "alice", added["id"])
     assert added["id"] in removed.text
     assert tresor.json("connection", "list", "--user", "alice") == []

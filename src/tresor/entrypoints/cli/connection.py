@@ -185,6 +185,26 @@ def rotate(
     show(run(job), as_json)
 
 
+@app.command("disable")
+def disable(user: User, connection_id: str, as_json: AsJson = False) -> None:
+    """Pause a connection: nothing uses it until it is enabled again."""
+    _set_enabled(user, connection_id, enabled=False, as_json=as_json)
+
+
+@app.command("enable")
+def enable(user: User, connection_id: str, as_json: AsJson = False) -> None:
+    """Resume a disabled connection."""
+    _set_enabled(user, connection_id, enabled=True, as_json=as_json)
+
+
+def _set_enabled(user: str, connection_id: str, *, enabled: bool, as_json: bool) -> None:
+    async def job(rt: Runtime) -> Connection:
+        owner = await rt.container.access.find_user(user)
+        return await rt.container.connections.set_enabled(owner.id, connection_id, enabled)
+
+    show(run(job), as_json)
+
+
 @app.command("remove")
 def remove(user: User, connection_id: str) -> None:
     """Disconnect: the stored credentials are destroyed."""

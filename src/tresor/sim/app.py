@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from tresor.sim import admin, api_private, api_public, auth
+from tresor.sim import admin, api_exchange_info, api_history, api_orders, api_public, auth
 from tresor.sim import errors as e
 from tresor.sim.context import Ctx, Endpoint, Headers, RawJSON, Simulator
 from tresor.sim.params import Params, split_pairs
@@ -39,7 +39,12 @@ SETTLE_EVERY_S = 1.0
 
 def build_routes() -> dict[tuple[str, str], Endpoint]:
     routes = {}
-    for ep in api_public.ENDPOINTS + api_private.ENDPOINTS:
+    for ep in (
+        api_public.ENDPOINTS
+        + api_exchange_info.ENDPOINTS
+        + api_orders.ENDPOINTS
+        + api_history.ENDPOINTS
+    ):
         routes[(ep.method, ep.path)] = ep
     return routes
 

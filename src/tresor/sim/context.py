@@ -79,5 +79,13 @@ class Endpoint:
     params: frozenset[str] = frozenset()
 
 
+SIGNED_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
+
+
+def signed_params(*names: str) -> frozenset[str]:
+    """The parameters a signed endpoint reads: its own and the signature's."""
+    return frozenset(names) | SIGNED_PARAMS
+
+
 def fixed(n: int) -> Weight:
     return lambda _p: n

@@ -1,20 +1,18 @@
-"""Signed endpoints: account, orders, trade history, wallet history and key restrictions."""
+"""Signed endpoints for the account and its orders: account, new/test/query/cancel order,
+open orders, cancel all, and the order rate limits."""
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
 from tresor.sim import errors as e
 from tresor.sim.api_public import pair_of
-from tresor.sim.context import Ctx, Endpoint, fixed
+from tresor.sim.context import SIGNED_PARAMS, Ctx, Endpoint, fixed, signed_params
 from tresor.sim.engine import CLIENT_ID_RE, KNOWN_TYPES, new_client_id
 from tresor.sim.market import f8
 from tresor.sim.params import Params
-from tresor.sim.state import Order, Trade, Transfer
+from tresor.sim.state import Order
 
-DAY_MS = 86_400_000
-NINETY_DAYS_MS = 90 * DAY_MS
 _UNSUPPORTED_TYPE_MSG = {
     "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
     "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
@@ -124,7 +122,7 @@ def _new_order(ctx: Ctx, *, test: bool) -> Any:
         if qty is not None and quote_qty is not None:
             raise e.not_required("quoteOrderQty")
     commission_rates = test and p.boolean("computeCommissionRates")  # order/test only
-    p.check_all_read(_SIGNED)
+    p.check_all_read(SIGNED_PARAMS)
     venue, limits, acct = ctx.venue, ctx.sim.limits, ctx.acct
     if test:
         venue.validate_new_order(
@@ -246,7 +244,7 @@ def cancel_order(ctx: Ctx) -> Any:
         )
     if order_id is None and client_id is None:
         raise e.mandatory_one_of("origClientOrderId", "orderId")
-    p.check_all_read(_SIGNED)
+    p.check_all_read(SIGNED_PARAMS)
     ctx.venue.settle_account(ctx.acct, ctx.now)
     order = ctx.acct.find_order(pair.symbol, order_id, client_id)
     if order is None or not order.is_open:
@@ -259,7 +257,7 @@ def cancel_order(ctx: Ctx) -> Any:
 
 def cancel_all(ctx: Ctx) -> Any:
     pair = pair_of(ctx, ctx.params.symbol())
-    ctx.params.check_all_read(_SIGNED)
+    ctx.params.check_all_read(SIGNED_PARAMS)
     acct = ctx.acct
     ctx.venue.settle_account(acct, ctx.now)
     targets = sorted(
@@ -287,74 +285,6 @@ def open_orders(ctx: Ctx) -> Any:
     return [o.query_json() for o in orders if symbol is None or o.symbol == symbol]
 
 
-def _window(p: Params, max_hours: int = 24) -> tuple[int | None, int | None]:
-    start = p.time_ms("startTime")
-    end = p.time_ms("endTime")
-    if start is not None and end is not None:
-        if end < start:
-            raise e.invalid_value("endTime")
-        if end - start > max_hours * 3_600_000:
-            raise e.window_too_long(max_hours)
-    return start, end
-
-
-def all_orders(ctx: Ctx) -> Any:
-    p = ctx.params
-    pair = pair_of(ctx, p.symbol())
-    order_id = p.integer("orderId")
-    start, end = _window(p)
-    limit = p.limit(500, 1000)
-    orders = ctx.acct.orders.get(pair.symbol, [])
-    ids = ctx.acct.order_ids.get(pair.symbol, [])
-    lo, hi = 0, len(orders)
-    if order_id is not None:
-        lo = bisect.bisect_left(ids, order_id)
-    if start is not None:
-        lo = max(lo, bisect.bisect_left(orders, start, key=lambda o: o.time))
-    if end is not None:
-        hi = bisect.bisect_right(orders, end, key=lambda o: o.time)
-    if order_id is None and start is None:
-        lo = max(lo, hi - limit)
-    return [o.query_json() for o in orders[lo : min(hi, lo + limit)]]
-
-
-def _trades_weight(params: Params) -> int:
-    return 5 if "orderId" in params.values else 20
-
-
-def my_trades(ctx: Ctx) -> Any:
-    p = ctx.params
-    pair = pair_of(ctx, p.symbol())
-    order_id = p.integer("orderId")
-    from_id = p.integer("fromId")
-    start, end = _window(p)
-    limit = p.limit(500, 1000)
-    if from_id is not None and (start is not None or end is not None):
-        raise e.bad_combination()
-    if order_id is not None and (start is not None or end is not None):
-        raise e.bad_combination()
-    trades: list[Trade] = ctx.acct.trades.get(pair.symbol, [])
-    ids = ctx.acct.trade_ids.get(pair.symbol, [])
-    if order_id is not None:
-        chosen = [
-            t
-            for t in trades
-            if t.order_id == order_id and (from_id is None or t.trade_id >= from_id)
-        ]
-        return [t.json() for t in chosen[:limit]]
-    lo, hi = 0, len(trades)
-    if from_id is not None:
-        lo = bisect.bisect_left(ids, from_id)
-        return [t.json() for t in trades[lo : lo + limit]]
-    if start is not None:
-        lo = bisect.bisect_left(trades, start, key=lambda t: t.time)
-    if end is not None:
-        hi = bisect.bisect_right(trades, end, key=lambda t: t.time)
-    if start is None:
-        lo = max(lo, hi - limit)
-    return [t.json() for t in trades[lo : min(hi, lo + limit)]]
-
-
 def order_rate_limit(ctx: Ctx) -> Any:
     limits = ctx.sim.limits
     c10, cday = limits.count_order(ctx.acct.account_id, ctx.now, filled_at_once=True)
@@ -376,71 +306,7 @@ def order_rate_limit(ctx: Ctx) -> Any:
     ]
 
 
-def _wallet_window(ctx: Ctx) -> tuple[int, int]:
-    p = ctx.params
-    start = p.time_ms("startTime")
-    end = p.time_ms("endTime")
-    if start is None:
-        end = ctx.now if end is None else end
-        start = end - NINETY_DAYS_MS
-    elif end is None:
-        end = min(ctx.now, start + NINETY_DAYS_MS)
-    if end < start or end - start > NINETY_DAYS_MS:
-        raise e.SimError(400, -1127, "Lookup interval is too big.")
-    return start, end
-
-
-def _wallet_history(ctx: Ctx, items: list[Transfer], extra: tuple[str, ...]) -> Any:
-    p = ctx.params
-    start, end = _wallet_window(ctx)
-    coin = p.raw("coin")
-    status = p.integer("status")
-    offset = p.integer("offset", default=0) or 0
-    limit = p.limit(1000, 1000)
-    for name in extra:
-        p.raw(name)
-    if offset < 0:
-        raise e.invalid_value("offset")
-    id_list = p.values.get("idList")
-    wanted_ids = set(id_list.split(",")) if id_list else None
-    tx_id = p.values.get("txId")
-    chosen = [
-        t
-        for t in items
-        if start <= t.time <= end
-        and (coin is None or t.coin == coin)
-        and (status is None or t.status == status)
-        and (wanted_ids is None or t.transfer_id in wanted_ids)
-        and (tx_id is None or t.tx_id == tx_id)
-    ]
-    chosen.sort(key=lambda t: t.time, reverse=True)  # newest first, as the exchange answers
-    return [t.json() for t in chosen[offset : offset + limit]]
-
-
-def deposit_history(ctx: Ctx) -> Any:
-    return _wallet_history(ctx, ctx.acct.deposits, ("includeSource", "txId"))
-
-
-def withdraw_history(ctx: Ctx) -> Any:
-    return _wallet_history(ctx, ctx.acct.withdrawals, ("withdrawOrderId", "idList"))
-
-
-def api_restrictions(ctx: Ctx) -> Any:
-    return ctx.api_key.restrictions_json()
-
-
-def account_status(ctx: Ctx) -> Any:
-    return {"data": "Normal"}
-
-
-_SIGNED = frozenset({"timestamp", "recvWindow", "signature"})
-
-
-def _f(*names: str) -> frozenset[str]:
-    return frozenset(names) | _SIGNED
-
-
-_ORDER_PARAMS = _f(
+_ORDER_PARAMS = signed_params(
     "symbol",
     "side",
     "type",
@@ -460,7 +326,12 @@ _ORDER_PARAMS = _f(
 
 ENDPOINTS = [
     Endpoint(
-        "GET", "/api/v3/account", account, "USER_DATA", fixed(20), params=_f("omitZeroBalances")
+        "GET",
+        "/api/v3/account",
+        account,
+        "USER_DATA",
+        fixed(20),
+        params=signed_params("omitZeroBalances"),
     ),
     Endpoint("POST", "/api/v3/order", new_order, "TRADE", fixed(1), params=_ORDER_PARAMS),
     Endpoint(
@@ -477,7 +348,7 @@ ENDPOINTS = [
         query_order,
         "USER_DATA",
         fixed(4),
-        params=_f("symbol", "orderId", "origClientOrderId"),
+        params=signed_params("symbol", "orderId", "origClientOrderId"),
     ),
     Endpoint(
         "DELETE",
@@ -485,7 +356,7 @@ ENDPOINTS = [
         cancel_order,
         "TRADE",
         fixed(1),
-        params=_f(
+        params=signed_params(
             "symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions"
         ),
     ),
@@ -495,64 +366,15 @@ ENDPOINTS = [
         open_orders,
         "USER_DATA",
         _open_orders_weight,
-        params=_f("symbol"),
-    ),
-    Endpoint("DELETE", "/api/v3/openOrders", cancel_all, "TRADE", fixed(1), params=_f("symbol")),
-    Endpoint(
-        "GET",
-        "/api/v3/allOrders",
-        all_orders,
-        "USER_DATA",
-        fixed(20),
-        params=_f("symbol", "orderId", "startTime", "endTime", "limit"),
+        params=signed_params("symbol"),
     ),
     Endpoint(
-        "GET",
-        "/api/v3/myTrades",
-        my_trades,
-        "USER_DATA",
-        _trades_weight,
-        params=_f("symbol", "orderId", "startTime", "endTime", "fromId", "limit"),
+        "DELETE",
+        "/api/v3/openOrders",
+        cancel_all,
+        "TRADE",
+        fixed(1),
+        params=signed_params("symbol"),
     ),
     Endpoint("GET", "/api/v3/rateLimit/order", order_rate_limit, "USER_DATA", fixed(40)),
-    Endpoint(
-        "GET",
-        "/sapi/v1/capital/deposit/hisrec",
-        deposit_history,
-        "USER_DATA",
-        fixed(1),
-        bucket="sapi_ip",
-        params=_f(
-            "includeSource", "coin", "status", "startTime", "endTime", "offset", "limit", "txId"
-        ),
-    ),
-    Endpoint(
-        "GET",
-        "/sapi/v1/capital/withdraw/history",
-        withdraw_history,
-        "USER_DATA",
-        fixed(18000),
-        bucket="sapi_uid",
-        params=_f(
-            "coin", "withdrawOrderId", "status", "offset", "limit", "idList", "startTime", "endTime"
-        ),
-    ),
-    Endpoint(
-        "GET",
-        "/sapi/v1/account/apiRestrictions",
-        api_restrictions,
-        "USER_DATA",
-        fixed(1),
-        bucket="sapi_ip",
-        params=_f(),
-    ),
-    Endpoint(
-        "GET",
-        "/sapi/v1/account/status",
-        account_status,
-        "USER_DATA",
-        fixed(1),
-        bucket="sapi_ip",
-        params=_f(),
-    ),
 ]

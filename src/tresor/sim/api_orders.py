@@ -11,6 +11,7 @@ from tresor.sim.context import SIGNED_PARAMS, Ctx, Endpoint, fixed, signed_param
 from tresor.sim.engine import CLIENT_ID_RE, KNOWN_TYPES, new_client_id
 from tresor.sim.market import f8
 from tresor.sim.params import Params
+from tresor.sim.rules import OrderRequest
 from tresor.sim.state import Order
 
 _UNSUPPORTED_TYPE_MSG = {
@@ -125,18 +126,8 @@ def _new_order(ctx: Ctx, *, test: bool) -> Any:
     p.check_all_read(SIGNED_PARAMS)
     venue, limits, acct = ctx.venue, ctx.sim.limits, ctx.acct
     if test:
-        venue.validate_new_order(
-            acct,
-            pair,
-            side=side,
-            type_=type_,
-            tif=tif,
-            qty=qty,
-            quote_qty=quote_qty,
-            price=price,
-            client_id=client_id,
-            now=ctx.now,
-        )
+        request = OrderRequest(side, type_, tif, qty, quote_qty, price, client_id)
+        venue.validate_new_order(acct, pair, request, ctx.now)
         if commission_rates:
             return {
                 "standardCommissionForOrder": {

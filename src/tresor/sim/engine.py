@@ -16,18 +16,17 @@ import heapq
 import re
 import secrets
 from collections.abc import Iterator
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from tresor.sim import errors as e
 from tresor.sim.catalogue import Pair
 from tresor.sim.market import Market
+from tresor.sim.rules import MARKET_DEPTH_LEVELS, OrderRequest, floor_step, validate_new_order
 from tresor.sim.state import PERMISSION_FLAGS, Account, ApiKey, Order, Trade
 
 ZERO = Decimal(0)
 EIGHT = Decimal("0.00000001")
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
-MARKET_DEPTH_LEVELS = 50  # how deep a market order may walk the book before it expires
-MAX_NUM_ORDERS = 200  # open orders per symbol and account (MAX_NUM_ORDERS filter)
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")
 KNOWN_TYPES = (*ORDER_TYPES, "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
@@ -100,105 +99,10 @@ class Venue:
 
     # -- order placement -------------------------------------------------------------------------
     def validate_new_order(
-        self,
-        account: Account,
-        pair: Pair,
-        *,
-        side: str,
-        type_: str,
-        tif: str | None,
-        qty: Decimal | None,
-        quote_qty: Decimal | None,
-        price: Decimal | None,
-        client_id: str | None,
-        now: int,
+        self, account: Account, pair: Pair, request: OrderRequest, now: int
     ) -> None:
-        """Apply the symbol filters and the balance check; raise the exchange's error."""
-        mid = self.market.price(pair.symbol, now)
-        if type_ in ("LIMIT", "LIMIT_MAKER"):
-            if price is None or qty is None:
-                raise e.mandatory("price" if price is None else "quantity")
-            check_price(pair, price)
-            up, down = mid * 5, mid / 5
-            if price > up or price < down:
-                raise e.filter_failure("PERCENT_PRICE_BY_SIDE")
-            check_lot(pair, qty, "LOT_SIZE", pair.max_qty)
-            if price * qty < pair.min_notional:
-                raise e.filter_failure("NOTIONAL")
-            if price * qty > pair.max_notional:
-                raise e.filter_failure("NOTIONAL")
-        else:
-            if qty is not None:
-                check_lot(pair, qty, "MARKET_LOT_SIZE", pair.market_max_qty)
-                if qty * mid < pair.min_notional:
-                    raise e.filter_failure("NOTIONAL")
-            elif quote_qty is not None and quote_qty < pair.min_notional:
-                raise e.filter_failure("NOTIONAL")
-        open_here = sum(1 for o in account.open_orders.values() if o.symbol == pair.symbol)
-        if open_here >= MAX_NUM_ORDERS:
-            raise e.filter_failure("MAX_NUM_ORDERS")
-        if client_id is not None and any(
-            o.client_order_id == client_id for o in account.open_orders.values()
-        ):
-            raise e.new_order_rejected(e.DUPLICATE_ORDER)
-        need = self._funds_needed(
-            pair,
-            side=side,
-            qty=qty,
-            quote_qty=quote_qty,
-            price=price if type_ != "MARKET" else None,
-            now=now,
-        )
-        asset = pair.quote if side == "BUY" else pair.base
-        if account.balance(asset).free < need:
-            raise e.new_order_rejected(e.INSUFFICIENT_BALANCE)
-
-    def _funds_needed(
-        self,
-        pair: Pair,
-        *,
-        side: str,
-        qty: Decimal | None,
-        quote_qty: Decimal | None,
-        price: Decimal | None,
-        now: int,
-    ) -> Decimal:
-        """What a new order needs free: quote for a buy, base for a sell."""
-        if side == "BUY":
-            if price is not None and qty is not None:
-                return price * qty
-            if quote_qty is not None:
-                return quote_qty
-            if qty is not None:
-                return self._market_cost(pair, qty, now)
-        else:
-            if qty is not None:
-                return qty
-            if quote_qty is not None:
-                return self._market_sell_qty(pair, quote_qty, now)
-        raise e.mandatory_one_of("quantity", "quoteOrderQty")
-
-    def _market_cost(self, pair: Pair, qty: Decimal, now: int) -> Decimal:
-        _, asks = self.market.book(pair.symbol, now, MARKET_DEPTH_LEVELS)
-        cost, left = ZERO, qty
-        for price, level_qty in asks:
-            take = min(left, level_qty)
-            cost += take * price
-            left -= take
-            if left <= 0:
-                break
-        return cost
-
-    def _market_sell_qty(self, pair: Pair, quote_qty: Decimal, now: int) -> Decimal:
-        bids, _ = self.market.book(pair.symbol, now, MARKET_DEPTH_LEVELS)
-        qty, left = ZERO, quote_qty
-        for price, level_qty in bids:
-            take = min(level_qty, floor_step(left / price, pair.step_size))
-            qty += take
-            left -= take * price
-            if take < level_qty:
-                break
-        return qty
+        """Raise the exchange's error if ``request`` breaks a filter or the balance rule."""
+        validate_new_order(self.market, account, pair, request, now)
 
     def place_order(
         self,
@@ -217,16 +121,7 @@ class Venue:
         """Validate, accept and execute a new order. Raises ``SimError`` when rejected."""
         self.settle_account(account, now)
         self.validate_new_order(
-            account,
-            pair,
-            side=side,
-            type_=type_,
-            tif=tif,
-            qty=qty,
-            quote_qty=quote_qty,
-            price=price,
-            client_id=client_id,
-            now=now,
+            account, pair, OrderRequest(side, type_, tif, qty, quote_qty, price, client_id), now
         )
         if type_ == "LIMIT_MAKER" and price is not None:
             bids, asks = self.market.book(pair.symbol, now, 1)
@@ -460,23 +355,3 @@ def _sample_times(start: int, end: int) -> Iterator[int]:
         yield t
         t += step
     yield end
-
-
-def floor_step(value: Decimal, step: Decimal) -> Decimal:
-    if value <= 0:
-        return ZERO
-    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
-
-
-def check_price(pair: Pair, price: Decimal) -> None:
-    if price < pair.tick_size or price > pair.max_price or price % pair.tick_size != 0:
-        raise e.filter_failure("PRICE_FILTER")
-
-
-def check_lot(pair: Pair, qty: Decimal, name: str, max_qty: Decimal) -> None:
-    if qty < pair.min_qty or qty > max_qty:
-        raise e.filter_failure(name)
-    if name == "LOT_SIZE" and qty % pair.step_size != 0:
-        raise e.filter_failure(name)
-    if name == "MARKET_LOT_SIZE" and qty % pair.step_size != 0:
-        raise e.filter_failure("LOT_SIZE")

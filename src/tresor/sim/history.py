@@ -19,7 +19,8 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tresor.sim.engine import Venue, floor_step
+from tresor.sim.engine import Venue
+from tresor.sim.rules import floor_step
 from tresor.sim.state import Account, Order, Trade, Transfer
 
 DAY_MS = 86_400_000

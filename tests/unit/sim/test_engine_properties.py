@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tresor.sim.catalogue import pairs_for
-from tresor.sim.engine import EIGHT, Venue, floor_step
+from tresor.sim.engine import EIGHT, Venue
 from tresor.sim.errors import SimError
 from tresor.sim.market import Market
+from tresor.sim.rules import floor_step
 from tresor.sim.state import Account, Balance
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "ETHBTC", "LINKBTC")  # deep to thin books

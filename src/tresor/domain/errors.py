@@ -28,6 +28,7 @@ message and the remedy. The tree::
     └── ExchangeTrouble                 the exchange, not the key (retry later)
         ├── ExchangeUnavailable         exchange_unavailable
         ├── RateLimited                 rate_limited
+        ├── RateBudgetExhausted         rate_budget_exhausted (our own budget, not the exchange)
         └── ClockSkew                   clock_skew
 """
 
@@ -239,6 +240,24 @@ class RateLimited(ExchangeTrouble):
         self.retry_after = retry_after
         if retry_after is not None:
             self.details.setdefault("retry_after", retry_after)
+
+
+class RateBudgetExhausted(ExchangeTrouble):
+    code = "rate_budget_exhausted"
+    default_message = (
+        "Tresor's request budget for this exchange had no room in time; the request was not sent."
+    )
+    default_remedy = (
+        "Nothing is wrong with your key; Tresor keeps below the exchange's limits and will retry. "
+        "If it keeps happening, sync less often or spread the connections over more IP addresses."
+    )
+
+    def __init__(self, bucket: str, timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.timeout = timeout
+        self.details.setdefault("bucket", bucket)
+        self.details.setdefault("timeout", timeout)
 
 
 class ClockSkew(ExchangeTrouble):

@@ -19,6 +19,7 @@ from tresor.domain.connections import (
     ExchangeTarget,
     SealedCredentials,
 )
+from tresor.domain.ratelimits import Bucket
 from tresor.domain.secrets import Secret
 
 
@@ -77,6 +78,43 @@ class SealedKeyVerifier(Protocol):
         self, target: ExchangeTarget, sealed: SealedCredentials, *, connection_id: str
     ) -> CapabilityReport | None:
         """The report, or None when verification is left to a worker (status verifying)."""
+        ...
+
+
+class RateBudget(Protocol):
+    """The request budget: fixed windows aligned to the epoch, as Binance counts them
+    (``domain.ratelimits``). The embedded default keeps it in memory; the distributed mode keeps
+    it in Redis, shared by all workers. Headroom is the caller's: give buckets a ``limit`` below
+    the exchange's own."""
+
+    async def acquire(
+        self,
+        buckets: Sequence[Bucket],
+        weight: int,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (ends in a domain error)
+    ) -> None:
+        """Wait until every bucket has room for ``weight`` in its current window (and none is
+        blocked), then charge them all at once: never some of them.
+
+        Raises:
+            RateBudgetExhausted: ``timeout`` seconds passed first; nothing was charged.
+            ValueError: ``weight`` is negative or above a bucket's limit (it could never fit).
+        """
+        ...
+
+    async def observe(self, bucket: Bucket, used: int) -> None:
+        """Reconcile with the exchange's own count (``X-MBX-USED-WEIGHT-1M``): the current
+        window's count becomes the larger of ours and ``used``."""
+        ...
+
+    async def block(self, bucket: Bucket, seconds: float) -> None:
+        """Charge nothing to ``bucket`` for ``seconds`` (``Retry-After`` of a 429 or a 418 ban).
+        A shorter block never shortens a longer one."""
+        ...
+
+    async def used(self, bucket: Bucket) -> int:
+        """The weight charged to ``bucket`` in its current window."""
         ...
 
 

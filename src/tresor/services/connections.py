@@ -22,7 +22,6 @@ from tresor.domain.connections import (
     Credentials,
     ExchangeTarget,
     KeyRole,
-    Problem,
     SealedCredentials,
     StoredKey,
     Verdict,
@@ -48,7 +47,7 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
-from tresor.services.stored_keys import sealed_credentials
+from tresor.services.stored_keys import sealed_credentials, with_findings
 
 MAX_LABEL = 64
 
@@ -284,17 +283,7 @@ class ConnectionService:
     def _judged(self, key: StoredKey, report: CapabilityReport | None) -> StoredKey:
         if report is None:
             return replace(key, status=ConnectionStatus.VERIFYING)
-        verdict = judge(report, key.role, self._clock.now())
-        warnings = verdict.warnings
-        if verdict.refusal is not None:
-            warnings = (Problem.of(verdict.refusal), *warnings)
-        return replace(
-            key,
-            status=verdict.status,
-            report=report,
-            warnings=warnings,
-            verified_at=report.checked_at,
-        )
+        return with_findings(key, report, self._clock.now())
 
     async def _verify_sealed(
         self, target: ExchangeTarget, sealed: SealedCredentials, connection_id: str

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from tresor.domain.connections import SealedCredentials, StoredKey, field_context
+from dataclasses import replace
+from datetime import datetime
+
+from tresor.domain.connections import (
+    CapabilityReport,
+    Problem,
+    SealedCredentials,
+    StoredKey,
+    field_context,
+    judge,
+)
 from tresor.services.ports import Vault
 
 
@@ -18,4 +28,16 @@ def sealed_credentials(vault: Vault, connection_id: str, key: StoredKey) -> Seal
         passphrase=field("passphrase", key.passphrase_ct)
         if key.passphrase_ct is not None
         else None,
+    )
+
+
+def with_findings(key: StoredKey, report: CapabilityReport, now: datetime) -> StoredKey:
+    """``key`` with ``report`` judged: its status, the report, and the warnings (a refusal found
+    on a key already stored comes first, so the user sees why it is no longer used)."""
+    verdict = judge(report, key.role, now)
+    warnings = verdict.warnings
+    if verdict.refusal is not None:
+        warnings = (Problem.of(verdict.refusal), *warnings)
+    return replace(
+        key, status=verdict.status, report=report, warnings=warnings, verified_at=report.checked_at
     )

@@ -15,12 +15,10 @@ from tresor.domain.connections import (
     Credentials,
     ExchangeTarget,
     KeyRole,
-    Problem,
     SealedCredentials,
     StoredKey,
     combine,
     field_context,
-    judge,
 )
 from tresor.services.ports import (
     Clock,
@@ -29,7 +27,7 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
-from tresor.services.stored_keys import sealed_credentials
+from tresor.services.stored_keys import sealed_credentials, with_findings
 
 
 class SealedKeyProbe:
@@ -104,17 +102,7 @@ class PendingKeyVerification:
             report = await self._probe.verify(
                 target, self._sealed(connection.id, key), connection_id=connection.id
             )
-            verdict = judge(report, KeyRole.TRADE, self._clock.now())
-            warnings = verdict.warnings
-            if verdict.refusal is not None:
-                warnings = (Problem.of(verdict.refusal), *warnings)
-            checked = replace(
-                key,
-                status=verdict.status,
-                report=report,
-                warnings=warnings,
-                verified_at=report.checked_at,
-            )
+            checked = with_findings(key, report, self._clock.now())
             keys = [k for k in connection.keys if k.role is not KeyRole.TRADE] + [checked]
             keys.sort(key=lambda k: k.role.value)
             async with self._uow() as uow:

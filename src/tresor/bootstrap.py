@@ -23,15 +23,19 @@ from tresor.adapters.crypto import (
     build_vault,
     load_worker_public_key,
 )
+from tresor.adapters.db.request_log import BufferedRequestLog
+from tresor.adapters.db.sync_store import SqlSyncStore
 from tresor.adapters.db.uow import Database, database_url
 from tresor.adapters.exchange.gateway import CcxtGateway
+from tresor.adapters.ratelimit.memory import InMemoryRateBudget
 from tresor.config import Settings
 from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
 from tresor.services.connections import ConnectionRules, ConnectionService
-from tresor.services.ports import SealedKeyVerifier, TradeKeySealer
+from tresor.services.ports import RateBudget, SealedKeyVerifier, TradeKeySealer
 from tresor.services.rewrap import KeyRewrap
+from tresor.services.sync import SyncPolicy, SyncService
 from tresor.services.verification import (
     DeferredVerification,
     PendingKeyVerification,
@@ -51,6 +55,10 @@ class Runtime:
     vault: EnvelopeVault
     gateway: CcxtGateway
     container: Container
+    store: SqlSyncStore
+    request_log: BufferedRequestLog
+    budget: RateBudget
+    sync: SyncService
     pending: PendingKeyVerification | None = None  # the worker's job; None in an API-only process
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closed: bool = False
@@ -68,7 +76,12 @@ class Runtime:
 
 def endpoints_of(settings: Settings) -> dict[str, ExchangeTarget]:
     return {
-        name: ExchangeTarget(exchange=cfg.exchange, endpoint=name, url=cfg.url)
+        name: ExchangeTarget(
+            exchange=cfg.exchange,
+            endpoint=name,
+            url=cfg.url,
+            weight_per_minute=cfg.weight_per_minute,
+        )
         for name, cfg in settings.endpoints.items()
     }
 
@@ -93,7 +106,23 @@ async def build_runtime(settings: Settings) -> Runtime:
         await database.dispose()
         raise
     clock = SystemClock()
-    gateway = CcxtGateway(egress_ips=settings.egress_ips, clock=clock)
+    store = SqlSyncStore(database.engine)
+    request_log = BufferedRequestLog(store)
+    closers: list[Callable[[], Awaitable[None]]] = [database.dispose]
+    budget: RateBudget
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        from tresor.adapters.ratelimit.redis import RedisRateBudget
+
+        redis_client = Redis.from_url(settings.redis_url)
+        budget = RedisRateBudget(redis_client)
+        closers.append(redis_client.aclose)
+    else:
+        budget = InMemoryRateBudget()
+    gateway = CcxtGateway(
+        egress_ips=settings.egress_ips, clock=clock, budget=budget, request_log=request_log
+    )
     access = AccessService(
         database.uow,
         clock,
@@ -130,8 +159,24 @@ async def build_runtime(settings: Settings) -> Runtime:
             verify_wait_seconds=settings.verify_wait_seconds,
         ),
     )
+    sync = SyncService(
+        uow=database.uow,
+        store=store,
+        vault=vault,
+        opener=worker.opener() if worker is not None else None,
+        gateway=gateway,
+        clock=clock,
+        endpoints=endpoints_of(settings),
+        policy=SyncPolicy(
+            stale_after_s=float(settings.stale_after_seconds), quote=settings.portfolio_quote
+        ),
+    )
     container = Container(
-        access=access, connections=connections, egress_ips=tuple(settings.egress_ips)
+        access=access,
+        connections=connections,
+        sync=sync,
+        store=store,
+        egress_ips=tuple(settings.egress_ips),
     )
     runtime = Runtime(
         settings=settings,
@@ -139,8 +184,12 @@ async def build_runtime(settings: Settings) -> Runtime:
         vault=vault,
         gateway=gateway,
         container=container,
+        store=store,
+        request_log=request_log,
+        budget=budget,
+        sync=sync,
         pending=pending,
     )
-    runtime.closers.extend([database.dispose, gateway.aclose])
+    runtime.closers.extend([*closers, gateway.aclose, request_log.aclose])
     container.closers.append(runtime.aclose)
     return runtime

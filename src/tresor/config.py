@@ -8,6 +8,10 @@ TRESOR_ENDPOINTS          '{"sim": {"exchange": "binance", "url": "http://127.0.
 TRESOR_EGRESS_IPS         the addresses users must allow on their keys: '203.0.113.7,...'
 TRESOR_TOKEN_TTL_SECONDS  access token lifetime (default 86400)
 TRESOR_MAX_CONNECTIONS_PER_USER  (default 10)
+TRESOR_REDIS_URL          redis://host:6379/0: the distributed mode (shared rate budget, job queue)
+TRESOR_REQUEST_LOG_DAYS   how long the exchange request log is kept (default 30)
+TRESOR_STALE_AFTER_SECONDS  alert when a connection has not synced for this long (default 300)
+TRESOR_PORTFOLIO_QUOTE    the currency portfolios are valued in (default USD)
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class EndpointConfig(BaseModel):
     exchange: str
     url: str
+    # the endpoint's request-weight limit per minute, when not the exchange's documented one
+    # (a simulator or testnet configured with another)
+    weight_per_minute: int | None = Field(default=None, ge=1)
 
     @field_validator("url")
     @classmethod
@@ -55,6 +62,11 @@ class Settings(BaseSettings):
     # "api": serve only, with the worker's public key (trade keys are stored, never readable);
     # "worker": hold the worker's private key and verify trade keys (``tresor worker``)
     process_role: Literal["all", "api", "worker"] = "all"
+    # the distributed mode: Redis holds the shared rate budget and the job queue
+    redis_url: str | None = None
+    request_log_days: int = Field(default=30, ge=1)
+    stale_after_seconds: int = Field(default=300, ge=10)
+    portfolio_quote: str = "USD"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

@@ -251,6 +251,7 @@ class ExchangeTarget:
     exchange: str
     endpoint: str | None = None
     url: str | None = None
+    weight_per_minute: int | None = None  # the request-weight limit, when not the exchange's own
 
 
 @dataclass(frozen=True)

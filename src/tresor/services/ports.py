@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -20,7 +21,24 @@ from tresor.domain.connections import (
     SealedCredentials,
 )
 from tresor.domain.ratelimits import Bucket
+from tresor.domain.records import (
+    BalanceSnapshot,
+    CallQuery,
+    Cursor,
+    Dataset,
+    ExchangeCall,
+    Gap,
+    OrderRecord,
+    Page,
+    Record,
+    RecordQuery,
+    StoredCall,
+    TradeRecord,
+    TransferRecord,
+    ValuedSnapshot,
+)
 from tresor.domain.secrets import Secret
+from tresor.domain.sync import Event, SyncState
 
 
 class Clock(Protocol):
@@ -116,6 +134,110 @@ class RateBudget(Protocol):
     async def used(self, bucket: Bucket) -> int:
         """The weight charged to ``bucket`` in its current window."""
         ...
+
+
+class RequestLog(Protocol):
+    """Where every exchange request is recorded. ``record`` never blocks and never fails the
+    request: entries are buffered and written in batches."""
+
+    def record(self, call: ExchangeCall) -> None: ...
+
+
+class HistorySource(Protocol):
+    """One connection's read access to its exchange (opened by ``ExchangeGateway.history``):
+    balances, prices and history pages. Close it with ``aclose``."""
+
+    async def balances(self) -> BalanceSnapshot: ...
+
+    async def prices(self) -> dict[str, Decimal]:
+        """The last price of every market, by unified symbol ("BTC/USDT")."""
+        ...
+
+    def markets_for(self, dataset: Dataset, assets: frozenset[str]) -> list[str]:
+        """The markets ``dataset`` is read per, for an account known to have held ``assets``
+        (``[ACCOUNT_WIDE]`` for account-wide datasets)."""
+        ...
+
+    def listed(self, symbol: str) -> bool: ...
+
+    async def page(
+        self, dataset: Dataset, market: str, position: str | None, *, since_ms: int
+    ) -> Page:
+        """The page after ``position`` (None: the first, from ``since_ms``).
+
+        Raises:
+            ExchangeTrouble, KeyRejected: as the exchange answered.
+        """
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class SyncStore(Protocol):
+    """The sync engine's storage. Every method is its own transaction."""
+
+    # -- the completeness ledger --
+    async def cursors(self, connection_id: str) -> list[Cursor]: ...
+
+    async def save_page(
+        self, cursor: Cursor, records: Sequence[Record], gaps: Sequence[Gap] = ()
+    ) -> None:
+        """Upsert ``records`` (keyed by the exchange's ids), record ``gaps`` and move the
+        cursor, all in one transaction: a crash leaves the old cursor and no partial page."""
+        ...
+
+    async def gaps(self, connection_ids: Sequence[str]) -> list[Gap]: ...
+
+    async def known_assets(self, connection_id: str) -> frozenset[str]:
+        """Every asset seen in the connection's trades and transfers."""
+        ...
+
+    # -- records --
+    async def trades(self, query: RecordQuery) -> list[TradeRecord]: ...
+    async def orders(self, query: RecordQuery) -> list[OrderRecord]: ...
+    async def transfers(self, query: RecordQuery) -> list[TransferRecord]: ...
+
+    async def counts(self, connection_id: str) -> dict[str, int]:
+        """How many trades, orders, deposits and withdrawals are stored."""
+        ...
+
+    # -- balances --
+    async def add_snapshot(self, valued: ValuedSnapshot) -> None: ...
+    async def latest_snapshots(
+        self, connection_ids: Sequence[str]
+    ) -> dict[str, ValuedSnapshot]: ...
+
+    async def snapshot_history(
+        self, connection_ids: Sequence[str], *, since_ms: int, until_ms: int
+    ) -> list[ValuedSnapshot]: ...
+
+    # -- the request log --
+    async def add_calls(self, calls: Sequence[ExchangeCall]) -> None: ...
+    async def calls(self, query: CallQuery) -> list[StoredCall]: ...
+    async def purge_calls(self, before_ms: int) -> int: ...
+
+    # -- sync state and leases --
+    async def state(self, connection_id: str) -> SyncState | None: ...
+    async def states(self, connection_ids: Sequence[str]) -> dict[str, SyncState]: ...
+    async def save_state(self, state: SyncState) -> None: ...
+
+    async def claim(self, connection_id: str, owner: str, *, now_ms: int, until_ms: int) -> bool:
+        """Take the connection's lease for ``owner`` until ``until_ms`` if nobody else holds an
+        unexpired one (atomic: two workers never both get it)."""
+        ...
+
+    async def release(self, connection_id: str, owner: str) -> None: ...
+
+    async def due(self, now_ms: int, *, limit: int) -> list[str]:
+        """Connections whose balance or history sync is due, not paused and not leased."""
+        ...
+
+    # -- events --
+    async def add_event(self, event: Event) -> None: ...
+
+    async def events(
+        self, user_id: str, *, before: int | None = None, limit: int = 100
+    ) -> list[Event]: ...
 
 
 class UserRepository(Protocol):

@@ -34,6 +34,10 @@ ALLOWED = {
     "fetch_order",
     "fetch_deposits",
     "fetch_withdrawals",
+    "fetch_tickers",
+    "markets",
+    "rate_limit_ms",
+    "binance_raw",  # a fixed map of read endpoints (test below)
     # trading
     "create_order",
     "cancel_order",
@@ -201,3 +205,18 @@ async def test_gateway_supports_ccxt_exchange_ids_only() -> None:
         await gateway.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         gateway.connect(SIM, CREDS)
+
+
+def test_raw_binance_calls_are_a_fixed_list_of_reads(client: ExchangeClient) -> None:
+    from tresor.adapters.exchange.client import _BINANCE_RAW
+
+    assert all(
+        name.startswith(("private_get_", "public_get_", "sapi_get_"))
+        for name in _BINANCE_RAW.values()
+    )
+    assert "sapi_get_capital_withdraw_history" in _BINANCE_RAW.values()  # history, a read
+
+
+async def test_a_raw_call_outside_the_list_is_refused(client: ExchangeClient) -> None:
+    with pytest.raises(ValueError, match="not an allowed"):
+        await client.binance_raw("withdraw", {})

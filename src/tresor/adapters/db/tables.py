@@ -163,3 +163,8 @@ class ConnectionKeyRow(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     verified_at: Mapped[datetime | None]
+
+
+# The sync engine's tables live in their own module; importing it here registers them on
+# ``Base.metadata`` wherever the schema is used (migrations, the schema test).
+from tresor.adapters.db import tables_sync as _sync_tables  # noqa: E402, F401

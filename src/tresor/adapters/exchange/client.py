@@ -14,6 +14,7 @@ as long as the client is open.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import re
 from collections.abc import Coroutine, Sequence
@@ -25,6 +26,7 @@ from typing import Any, Self
 import ccxt.async_support as ccxt
 
 from tresor.adapters.exchange.errors import translate
+from tresor.adapters.exchange.metering import Meter
 from tresor.adapters.exchange.redact import SecretRedactor
 from tresor.domain.connections import Credentials, ExchangeTarget
 from tresor.domain.errors import ExchangeUnavailable, UnknownExchange, ValidationFailed
@@ -43,6 +45,23 @@ BINANCE_OPTIONS: dict[str, Any] = {
     "fetchMargins": False,
     "fetchOpenOrders": {"warnWithoutSymbol": False},
 }
+
+
+_BINANCE_RAW = {
+    "account": "private_get_account",
+    "my_trades": "private_get_mytrades",
+    "all_orders": "private_get_allorders",
+    "open_orders": "private_get_openorders",
+    "deposits": "sapi_get_capital_deposit_hisrec",
+    "withdrawals": "sapi_get_capital_withdraw_history",
+    "prices": "public_get_ticker_price",
+}
+
+
+@functools.cache
+def default_rate_limit_ms(exchange: str) -> float:
+    """ccxt's documented pace for ``exchange``: milliseconds per cost-1 request."""
+    return float(getattr(ccxt, exchange)().rateLimit)
 
 
 def known_exchange(exchange: str) -> bool:
@@ -159,8 +178,11 @@ class ExchangeClient:
         redactor: SecretRedactor | None = None,
         timeout_ms: int = DEFAULT_TIMEOUT_MS,
         verbose: bool = False,
+        meter: Meter | None = None,
     ) -> ExchangeClient:
         ex = build_ccxt(target, credentials, timeout_ms=timeout_ms, verbose=verbose)
+        if meter is not None:
+            meter.install(ex)
         return cls(ex, exchange=target.exchange, egress_ips=egress_ips, redactor=redactor)
 
     async def close(self) -> None:
@@ -224,6 +246,9 @@ class ExchangeClient:
     async def fetch_balance(self) -> dict[str, Any]:
         return _dict(await self._run(self._ex.fetch_balance()))
 
+    async def fetch_tickers(self) -> dict[str, Any]:
+        return _dict(await self._run(self._ex.fetch_tickers()))
+
     async def fetch_ticker(self, symbol: str) -> dict[str, Any]:
         return _dict(await self._run(self._ex.fetch_ticker(symbol)))
 
@@ -269,6 +294,30 @@ class ExchangeClient:
     ) -> list[dict[str, Any]]:
         """The history of past withdrawals (a read; Tresor cannot make one)."""
         return _list(await self._run(self._ex.fetch_withdrawals(code, _ms(since), limit)))
+
+    def rate_limit_ms(self) -> float:
+        """ccxt's documented pace for this exchange: milliseconds per cost-1 request."""
+        return float(self._ex.rateLimit)
+
+    def markets(self) -> dict[str, Any]:
+        """The markets ``load_markets`` loaded, by unified symbol."""
+        return dict(self._ex.markets or {})
+
+    # -- raw Binance history (parsed by ``history_binance``; ccxt's unified parsing is the
+    # bottleneck of a bulk backfill) ----------------------------------------------------------
+    async def binance_raw(self, call: str, params: dict[str, Any]) -> Any:
+        """One of Binance's read endpoints, as it answered (JSON decoded, nothing parsed):
+
+        ``account`` (GET /api/v3/account), ``my_trades`` (/api/v3/myTrades), ``all_orders``
+        (/api/v3/allOrders), ``open_orders`` (/api/v3/openOrders), ``deposits``
+        (/sapi/v1/capital/deposit/hisrec), ``withdrawals`` (/sapi/v1/capital/withdraw/history,
+        the history of past withdrawals), ``prices`` (/api/v3/ticker/price).
+        """
+        name = _BINANCE_RAW.get(call)
+        if name is None:
+            raise ValueError(f"{call!r} is not an allowed raw Binance call")
+        method = getattr(self._ex, name)
+        return await self._run(method(params))
 
     # -- trading ------------------------------------------------------------------------------
     async def create_order(

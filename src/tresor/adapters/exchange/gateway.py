@@ -9,12 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tresor.adapters.exchange.client import DEFAULT_TIMEOUT_MS, ExchangeClient, known_exchange
+from tresor.adapters.exchange.client import (
+    DEFAULT_TIMEOUT_MS,
+    ExchangeClient,
+    default_rate_limit_ms,
+    known_exchange,
+)
+from tresor.adapters.exchange.history_binance import BinanceHistory
+from tresor.adapters.exchange.history_generic import GenericHistory
+from tresor.adapters.exchange.metering import Meter
 from tresor.adapters.exchange.probes import probe_key
 from tresor.adapters.exchange.redact import SecretRedactor
+from tresor.adapters.exchange.weights import binance_plan, generic_plan, venue_name
 from tresor.domain.connections import CapabilityReport, Credentials, ExchangeTarget
 from tresor.domain.errors import UnknownExchange
-from tresor.services.ports import Clock, ExchangeGateway
+from tresor.services.ports import Clock, ExchangeGateway, HistorySource, RateBudget, RequestLog
 
 
 class CcxtGateway:
@@ -31,8 +40,16 @@ class CcxtGateway:
         clock: Clock,
         timeout_ms: int = DEFAULT_TIMEOUT_MS,
         verbose: bool = False,
+        budget: RateBudget | None = None,
+        request_log: RequestLog | None = None,
+        generic_for: frozenset[str] = frozenset(),
     ) -> None:
         self.egress_ips = tuple(egress_ips)
+        self.budget = budget
+        self.request_log = request_log
+        # exchanges read through ccxt's unified calls even where Tresor has its own reader
+        # (to compare the two, and as a fallback)
+        self.generic_for = generic_for
         self.clock = clock
         self.timeout_ms = timeout_ms
         self.verbose = verbose
@@ -44,7 +61,54 @@ class CcxtGateway:
     def supports(self, exchange: str) -> bool:
         return known_exchange(exchange)
 
-    def connect(self, target: ExchangeTarget, credentials: Credentials) -> ExchangeClient:
+    def _meter(self, target: ExchangeTarget, connection_id: str | None) -> Meter | None:
+        if self.budget is None:
+            return None
+        ip = self.egress_ips[0] if self.egress_ips else "default"
+        exact = target.exchange == "binance"
+        if exact:
+            plan = binance_plan(target, ip=ip, key_id=connection_id or "public")
+        else:
+            plan = generic_plan(target, ip=ip, rate_limit_ms=default_rate_limit_ms(target.exchange))
+        return Meter(
+            budget=self.budget,
+            plan=plan,
+            log=self.request_log,
+            venue=venue_name(target),
+            connection_id=connection_id,
+            now_ms=lambda: int(self.clock.now().timestamp() * 1000),
+            exact_weights=exact,
+        )
+
+    async def history(
+        self, target: ExchangeTarget, credentials: Credentials, *, connection_id: str
+    ) -> HistorySource:
+        """An open reader of the connection's balances and history (close it).
+
+        Raises:
+            ExchangeTrouble, KeyRejected: loading the exchange's markets failed.
+        """
+        client = self.connect(target, credentials, connection_id=connection_id)
+        source: BinanceHistory | GenericHistory
+        now_ms = lambda: int(self.clock.now().timestamp() * 1000)  # noqa: E731
+        if target.exchange == "binance" and "binance" not in self.generic_for:
+            source = BinanceHistory(client, connection_id=connection_id, now_ms=now_ms)
+        else:
+            source = GenericHistory(client, connection_id=connection_id, now_ms=now_ms)
+        try:
+            await source.open()
+        except BaseException:
+            await self._release(client)
+            raise
+        return source
+
+    def connect(
+        self,
+        target: ExchangeTarget,
+        credentials: Credentials,
+        *,
+        connection_id: str | None = None,
+    ) -> ExchangeClient:
         """A client for the read and trade calls; close it (or ``async with`` it) when done.
 
         Raises:
@@ -62,6 +126,7 @@ class CcxtGateway:
             redactor=self.redactor,
             timeout_ms=self.timeout_ms,
             verbose=self.verbose,
+            meter=self._meter(target, connection_id),
         )
         self._open = {c for c in self._open if not c.closed}
         self._open.add(client)

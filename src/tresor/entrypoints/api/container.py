@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 
 from tresor.services.access import AccessService
 from tresor.services.connections import ConnectionService
+from tresor.services.ports import SyncStore
+from tresor.services.sync import SyncService
 
 
 @dataclass
 class Container:
     access: AccessService
     connections: ConnectionService
+    sync: SyncService
+    store: SyncStore
     egress_ips: tuple[str, ...] = ()
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

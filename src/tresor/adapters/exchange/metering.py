@@ -1,0 +1,206 @@
+"""``Meter``: every request a ccxt instance makes is charged to the rate budget before it
+leaves, reconciled with the exchange's usage headers when the answer comes, and recorded in the
+request log.
+
+It hooks the instance, not ccxt's classes, at two documented extension points:
+
+- ``fetch(url, method, headers, body)``: the one coroutine that performs HTTP (ccxt's
+  ``fetch2`` signs, throttles and calls it). The wrapper charges the budget, times the call and
+  logs it.
+- ``on_rest_response(code, reason, url, method, headers, body, ...)``: called by ``fetch`` with
+  every answer's status and headers, before ccxt raises for an error status. It hands them to
+  the wrapper through a context variable (one per task, so concurrent requests on one instance
+  do not mix).
+
+Binance calls are charged their documented weight (``weights.BINANCE``) and ccxt's own
+throttle is switched off (it assumes the old 1,200-per-minute limit); for other exchanges
+ccxt's throttle hook is replaced by a charge of ccxt's per-endpoint cost. After a 429 or a 418
+the bucket is blocked for ``Retry-After`` seconds, so no further request is sent before the
+exchange allows it: Tresor never keeps knocking until it earns a ban.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from tresor.adapters.exchange.weights import USAGE_HEADERS, BudgetPlan, binance_weight
+from tresor.domain.records import ExchangeCall
+from tresor.services.ports import RateBudget, RequestLog
+
+DEFAULT_ACQUIRE_TIMEOUT = 150.0  # seconds: longer than a window, shorter than a hung job
+_HIDDEN_PARAMS = ("signature", "timestamp", "recvwindow")
+_SECRET_WORDS = ("key", "sign", "secret", "passphrase", "token", "password")
+
+
+@dataclass
+class _Answer:
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    cost: float = 0.0
+
+
+_ANSWER: contextvars.ContextVar[_Answer | None] = contextvars.ContextVar(
+    "tresor_exchange_answer", default=None
+)
+
+
+def loggable_path(path: str, query: Mapping[str, str]) -> str:
+    """``path?name=value&...`` with the signature, timestamps and anything named like a key
+    removed."""
+    kept = [
+        f"{name}={value}"
+        for name, value in query.items()
+        if name.lower() not in _HIDDEN_PARAMS
+        and not any(word in name.lower() for word in _SECRET_WORDS)
+    ]
+    return path + ("?" + "&".join(kept) if kept else "")
+
+
+def error_code(body: str) -> str | None:
+    """The exchange's own error code in a JSON error body (Binance ``{"code": -1003}``)."""
+    if not body or body[0] != "{":
+        return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    return None if code is None else str(code)
+
+
+class Meter:
+    """Budget, usage headers and request log for one ccxt instance."""
+
+    def __init__(
+        self,
+        *,
+        budget: RateBudget,
+        plan: BudgetPlan,
+        log: RequestLog | None,
+        venue: str,
+        connection_id: str | None,
+        now_ms: Callable[[], int],
+        exact_weights: bool,
+        acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+    ) -> None:
+        self.budget = budget
+        self.plan = plan
+        self.log = log
+        self.venue = venue
+        self.connection_id = connection_id
+        self.now_ms = now_ms
+        self.exact_weights = exact_weights
+        self.acquire_timeout = acquire_timeout
+
+    def install(self, ex: Any) -> None:
+        """Hook ``ex`` (an async ccxt instance)."""
+        fetch: Callable[..., Awaitable[Any]] = ex.fetch
+        on_rest_response: Callable[..., Any] = ex.on_rest_response
+
+        def answered(
+            code: int, reason: str, url: str, method: str, headers: Any, body: Any, *rest: Any
+        ) -> Any:
+            answer = _ANSWER.get()
+            if answer is not None:
+                answer.status = int(code)
+                answer.headers = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+                answer.body = body if isinstance(body, str) and int(code) >= 400 else ""
+            return on_rest_response(code, reason, url, method, headers, body, *rest)
+
+        async def metered_fetch(
+            url: str, method: str = "GET", headers: Any = None, body: Any = None
+        ) -> Any:
+            return await self._fetch(fetch, url, method, headers, body)
+
+        ex.on_rest_response = answered
+        ex.fetch = metered_fetch
+        if self.exact_weights:
+            ex.enableRateLimit = False
+        else:
+            ex.enableRateLimit = True
+            ex.throttle = self._throttle
+
+    async def _throttle(self, cost: Any = None) -> None:
+        """ccxt's throttle hook (non-Binance exchanges): charge ccxt's cost for the call."""
+        weight = max(1, math.ceil(float(cost if cost is not None else 1)))
+        answer = _ANSWER.get()
+        if answer is None:
+            answer = _Answer()
+            _ANSWER.set(answer)
+        answer.cost = weight
+        await self.budget.acquire([self.plan.bucket("ip")], weight, timeout=self.acquire_timeout)
+
+    async def _fetch(
+        self,
+        fetch: Callable[..., Awaitable[Any]],
+        url: str,
+        method: str,
+        headers: Any,
+        body: Any,
+    ) -> Any:
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if self.exact_weights:
+            kind, weight = binance_weight(method, parts.path, query)
+            await self.budget.acquire(
+                [self.plan.bucket(kind)], weight, timeout=self.acquire_timeout
+            )
+        else:
+            kind = "ip"
+            pending = _ANSWER.get()
+            weight = int(pending.cost) if pending is not None else 0
+        answer = _Answer()
+        token = _ANSWER.set(answer)
+        started = time.perf_counter()
+        try:
+            return await fetch(url, method, headers, body)
+        finally:
+            latency_ms = (time.perf_counter() - started) * 1000
+            _ANSWER.reset(token)
+            await self._settle(kind, answer)
+            if self.log is not None:
+                self.log.record(
+                    ExchangeCall(
+                        at_ms=self.now_ms(),
+                        connection_id=self.connection_id,
+                        venue=self.venue,
+                        method=method.upper(),
+                        path=loggable_path(parts.path, query),
+                        status=answer.status,
+                        latency_ms=round(latency_ms, 3),
+                        weight=weight,
+                        error_code=error_code(answer.body),
+                    )
+                )
+
+    async def _settle(self, kind: str, answer: _Answer) -> None:
+        """Reconcile with the exchange's count; stop sending while it says to wait."""
+        if answer.status is None:
+            return
+        bucket = self.plan.bucket(kind)
+        header = USAGE_HEADERS.get(kind)
+        used = answer.headers.get(header) if header else None
+        if used is not None and used.isdigit():
+            await self.budget.observe(bucket, int(used))
+        if answer.status in (418, 429):
+            retry_after = _seconds(answer.headers.get("retry-after"))
+            await self.budget.block(bucket, retry_after if retry_after is not None else 60.0)
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -1,0 +1,575 @@
+"""The sync engine's use cases: balance snapshots, history backfill and incremental sync, and
+the health rules around them (retries, status changes, pauses, alerts).
+
+One run of ``sync`` for a connection:
+
+1. a balance snapshot, valued in ``quote`` with the exchange's own prices;
+2. deposits and withdrawals (account-wide);
+3. trades and orders for every market between two assets the account is known to have held
+   (balances, transfers, earlier trades) and every market synced before.
+
+Each page is stored with its cursor in one transaction (``SyncStore.save_page``), so a run
+that dies anywhere resumes from the last stored page; records are upserted by the exchange's
+ids, so reading a page twice changes nothing. Backfill and incremental sync are the same loop:
+a cursor that has caught up simply asks for what came since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
+
+from tresor.domain.connections import (
+    Connection,
+    ConnectionStatus,
+    Credentials,
+    ExchangeTarget,
+    StoredKey,
+    combine,
+    field_context,
+)
+from tresor.domain.errors import (
+    ExchangeTrouble,
+    ExchangeUnavailable,
+    IpNotAllowed,
+    KeyRejected,
+    NotFound,
+    RateBudgetExhausted,
+    RateLimited,
+    TresorError,
+    ValidationFailed,
+)
+from tresor.domain.records import (
+    ACCOUNT_WIDE,
+    Cursor,
+    Dataset,
+    Gap,
+    Page,
+    SyncProgress,
+    ValuedSnapshot,
+)
+from tresor.domain.secrets import Secret
+from tresor.domain.sync import (
+    FAILURES_BEFORE_STATUS,
+    MAX_BACKFILL_DAYS,
+    MIN_BALANCE_INTERVAL_S,
+    Event,
+    EventKind,
+    Severity,
+    SyncState,
+    backoff_seconds,
+)
+from tresor.domain.valuation import USD, prices_for
+from tresor.services.ports import (
+    Clock,
+    HistorySource,
+    SyncStore,
+    TradeKeyOpener,
+    UnitOfWorkFactory,
+    Vault,
+)
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+DAY_MS = 86_400_000
+TRANSFER_DATASETS = (Dataset.DEPOSITS, Dataset.WITHDRAWALS)
+MARKET_DATASETS = (Dataset.TRADES, Dataset.ORDERS)
+
+
+class HistoryGateway(Protocol):
+    async def history(
+        self, target: ExchangeTarget, credentials: Credentials, *, connection_id: str
+    ) -> HistorySource:
+        """An open ``HistorySource`` for the connection (close it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    attempts: int = FAILURES_BEFORE_STATUS  # per request, before the run fails
+    backoff_base: float = 0.5  # seconds; doubled per attempt, with full jitter
+    backoff_cap: float = 30.0
+    pause_base_s: float = 30.0  # an unavailable exchange: pause 30 s, 60 s ... up to the cap
+    pause_cap_s: float = 600.0
+    stale_after_s: float = 300.0
+    concurrency: int = 4  # markets read at once per connection
+    quote: str = USD
+
+
+@dataclass
+class SyncReport:
+    connection_id: str
+    records: int = 0
+    requests: int = 0
+    markets: int = 0
+    snapshot: ValuedSnapshot | None = None
+    gaps: list[Gap] = field(default_factory=list)
+
+
+ProgressFn = Callable[[SyncProgress], None]
+
+
+class SyncService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        store: SyncStore,
+        vault: Vault,
+        opener: TradeKeyOpener | None,
+        gateway: HistoryGateway,
+        clock: Clock,
+        endpoints: Mapping[str, ExchangeTarget],
+        policy: SyncPolicy | None = None,
+    ) -> None:
+        self._uow = uow
+        self._store = store
+        self._vault = vault
+        self._opener = opener
+        self._gateway = gateway
+        self._clock = clock
+        self._endpoints = endpoints
+        self.policy = policy or SyncPolicy()
+
+    def now_ms(self) -> int:
+        return int(self._clock.now().timestamp() * 1000)
+
+    # -- settings ----------------------------------------------------------------------------
+    async def state(self, user_id: str, connection_id: str) -> SyncState:
+        """Raises: NotFound (also for another user's connection)."""
+        await self._owned(user_id, connection_id)
+        return await self._state(connection_id)
+
+    async def configure(
+        self,
+        user_id: str,
+        connection_id: str,
+        *,
+        balance_interval_s: int | None = None,
+        backfill_days: int | None = None,
+    ) -> SyncState:
+        """Change how often balances are taken and how far back history goes.
+
+        Raises: NotFound, ValidationFailed."""
+        await self._owned(user_id, connection_id)
+        state = await self._state(connection_id)
+        if balance_interval_s is not None:
+            if balance_interval_s < MIN_BALANCE_INTERVAL_S:
+                raise ValidationFailed(
+                    f"Balances can be taken at most every {MIN_BALANCE_INTERVAL_S} seconds.",
+                    remedy=f"Use a balance interval of {MIN_BALANCE_INTERVAL_S} s or more.",
+                )
+            state = replace(
+                state,
+                balance_interval_s=balance_interval_s,
+                next_balance_ms=min(state.next_balance_ms, self.now_ms()),
+            )
+        if backfill_days is not None:
+            _check_days(backfill_days)
+            state = replace(state, backfill_days=backfill_days, next_history_ms=self.now_ms())
+        await self._store.save_state(state)
+        return state
+
+    async def _state(self, connection_id: str) -> SyncState:
+        return await self._store.state(connection_id) or SyncState(connection_id)
+
+    async def _owned(self, user_id: str, connection_id: str) -> None:
+        async with self._uow() as uow:
+            if await uow.connections.get(connection_id, user_id) is None:
+                raise NotFound("There is no such connection.")
+
+    # -- running -----------------------------------------------------------------------------
+    async def sync(
+        self,
+        connection_id: str,
+        *,
+        backfill_days: int | None = None,
+        history: bool = True,
+        progress: ProgressFn | None = None,
+    ) -> SyncReport:
+        """Take a balance snapshot and (``history``) bring every dataset up to date.
+
+        Failures are recorded on the connection (status, alert events, pause) before they
+        are raised.
+
+        Raises:
+            NotFound: the connection is gone.
+            KeyRejected: the key no longer works (status changed, alert recorded).
+            ExchangeTrouble: the exchange failed ``policy.attempts`` times in a row.
+        """
+        if backfill_days is not None:
+            _check_days(backfill_days)
+        connection, target, credentials = await self._open(connection_id)
+        state = await self._state(connection_id)
+        now = self.now_ms()
+        state = replace(state, last_attempt_ms=now)
+        report = SyncReport(connection_id)
+        try:
+            source = await self._retrying(
+                lambda: self._gateway.history(target, credentials, connection_id=connection_id)
+            )
+            try:
+                report.snapshot = await self._snapshot(source, connection_id)
+                if history:
+                    days = backfill_days or state.backfill_days
+                    await self._history(
+                        source, connection_id, now - days * DAY_MS, report, progress
+                    )
+            finally:
+                await source.aclose()
+        except TresorError as error:
+            await self._failed(connection.user_id, connection.status, state, error)
+            raise
+        await self._succeeded(connection.user_id, connection.status, state, history=history)
+        return report
+
+    async def _snapshot(self, source: HistorySource, connection_id: str) -> ValuedSnapshot:
+        snapshot = await self._retrying(source.balances)
+        prices = await self._retrying(source.prices)
+        valued = ValuedSnapshot(
+            snapshot, self.policy.quote, prices_for(snapshot.balances, self.policy.quote, prices)
+        )
+        await self._store.add_snapshot(valued)
+        return valued
+
+    async def _history(
+        self,
+        source: HistorySource,
+        connection_id: str,
+        since_ms: int,
+        report: SyncReport,
+        progress: ProgressFn | None,
+    ) -> None:
+        cursors = {(c.dataset, c.market): c for c in await self._store.cursors(connection_id)}
+        for dataset in TRANSFER_DATASETS:
+            await self._market(
+                source, connection_id, dataset, ACCOUNT_WIDE, since_ms, cursors, report
+            )
+        assets = set(report.snapshot.snapshot.assets() if report.snapshot else ())
+        assets |= await self._store.known_assets(connection_id)
+        for dataset in MARKET_DATASETS:
+            markets = set(source.markets_for(dataset, frozenset(assets)))
+            markets |= {m for (d, m) in cursors if d is dataset and source.listed(m)}
+            await self._markets(
+                source, connection_id, dataset, sorted(markets), since_ms, cursors, report, progress
+            )
+
+    async def _markets(
+        self,
+        source: HistorySource,
+        connection_id: str,
+        dataset: Dataset,
+        markets: list[str],
+        since_ms: int,
+        cursors: Mapping[tuple[Dataset, str], Cursor],
+        report: SyncReport,
+        progress: ProgressFn | None,
+    ) -> None:
+        """Every market of ``dataset``, ``policy.concurrency`` at a time."""
+        report.markets = max(report.markets, len(markets))
+        limit = asyncio.Semaphore(self.policy.concurrency)
+        done = 0
+
+        async def one(market: str) -> None:
+            nonlocal done
+            async with limit:
+                await self._market(
+                    source, connection_id, dataset, market, since_ms, cursors, report
+                )
+            done += 1
+            if progress is not None:
+                progress(
+                    SyncProgress(connection_id, dataset, market, done, len(markets), report.records)
+                )
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for market in markets:
+                    group.create_task(one(market))
+        except ExceptionGroup as failed:  # the first failure cancelled the others: raise it
+            raise failed.exceptions[0] from None
+
+    async def _market(
+        self,
+        source: HistorySource,
+        connection_id: str,
+        dataset: Dataset,
+        market: str,
+        since_ms: int,
+        cursors: Mapping[tuple[Dataset, str], Cursor],
+        report: SyncReport,
+    ) -> None:
+        cursor = cursors.get((dataset, market))
+        if cursor is None or since_ms < cursor.since_ms:
+            # new, or asked to reach further back than before: read from the new start
+            # (what is already stored is upserted again, unchanged)
+            cursor = Cursor(connection_id, dataset, market, None, 0, since_ms)
+        while True:
+            page: Page = await self._retrying(
+                functools.partial(
+                    source.page, dataset, market, cursor.position, since_ms=cursor.since_ms
+                )
+            )
+            cursor = replace(cursor, position=page.position, synced_until_ms=page.synced_until_ms)
+            gaps = [
+                Gap(connection_id, dataset, market, g.start_ms, g.end_ms, g.reason)
+                for g in page.gaps
+            ]
+            await self._store.save_page(cursor, page.records, gaps)
+            report.records += len(page.records)
+            report.requests += page.requests
+            report.gaps.extend(gaps)
+            if not page.more:
+                return
+
+    async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()``, retried on transient exchange trouble with exponential backoff and full
+        jitter, ``policy.attempts`` times in all; a refused key is never retried."""
+        for attempt in range(self.policy.attempts):
+            try:
+                return await call()
+            except KeyRejected:
+                raise
+            except ExchangeTrouble:
+                if attempt + 1 >= self.policy.attempts:
+                    raise
+                await asyncio.sleep(
+                    backoff_seconds(
+                        attempt, base=self.policy.backoff_base, cap=self.policy.backoff_cap
+                    )
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- health ------------------------------------------------------------------------------
+    async def _failed(
+        self, user_id: str, status: ConnectionStatus, state: SyncState, error: TresorError
+    ) -> None:
+        now = self.now_ms()
+        failures = state.failures + 1
+        new_status = _status_for(error)
+        paused_until = None
+        if isinstance(error, ExchangeUnavailable):
+            pause = min(
+                self.policy.pause_cap_s, self.policy.pause_base_s * 2 ** max(0, failures - 1)
+            )
+            paused_until = now + int(pause * 1000)
+            await self._event(
+                user_id,
+                state.connection_id,
+                EventKind.SYNC_PAUSED,
+                Severity.WARNING,
+                f"The exchange is unavailable; sync pauses for {pause:.0f} s and resumes "
+                "by itself.",
+                {"code": error.code, "resume_at_ms": paused_until},
+            )
+        await self._store.save_state(
+            replace(
+                state,
+                failures=failures,
+                last_error_code=error.code,
+                last_error_message=error.message,
+                paused_until_ms=paused_until,
+                next_history_ms=paused_until or now,
+                next_balance_ms=paused_until or now,
+            )
+        )
+        # a run is already ``attempts`` requests: the status changes at the first failed run
+        if status is not ConnectionStatus.DISABLED and status is not new_status:
+            await self._set_status(state.connection_id, user_id, new_status)
+            await self._event(
+                user_id,
+                state.connection_id,
+                EventKind.SYNC_FAILING,
+                Severity.ERROR,
+                f"Sync failed after {self.policy.attempts} attempts: {error.message}",
+                {"code": error.code, "remedy": error.remedy, "status": new_status.value},
+            )
+
+    async def _succeeded(
+        self, user_id: str, status: ConnectionStatus, state: SyncState, *, history: bool
+    ) -> None:
+        now = self.now_ms()
+        recovered = state.failures > 0 or state.stale_alerted
+        await self._store.save_state(
+            replace(
+                state,
+                last_success_ms=now,
+                failures=0,
+                last_error_code=None,
+                last_error_message=None,
+                paused_until_ms=None,
+                stale_alerted=False,
+                next_balance_ms=now + state.balance_interval_s * 1000,
+                next_history_ms=now + state.balance_interval_s * 1000
+                if history
+                else state.next_history_ms,
+            )
+        )
+        if status in _SYNC_STATUSES:
+            restored = await self._restore_status(state.connection_id, user_id)
+            if restored is not status:
+                recovered = True
+        if recovered:
+            await self._event(
+                user_id,
+                state.connection_id,
+                EventKind.SYNC_RECOVERED,
+                Severity.INFO,
+                "Sync works again.",
+                {},
+            )
+
+    async def _set_status(self, connection_id: str, user_id: str, status: ConnectionStatus) -> None:
+        async with self._uow() as uow:
+            connection = await uow.connections.get(connection_id, user_id)
+            if connection is None or connection.status is ConnectionStatus.DISABLED:
+                return
+            await uow.connections.update(
+                replace(connection, status=status, updated_at=self._clock.now())
+            )
+            await uow.commit()
+
+    async def _restore_status(self, connection_id: str, user_id: str) -> ConnectionStatus | None:
+        """After a failure's status: back to what the keys say."""
+        async with self._uow() as uow:
+            connection = await uow.connections.get(connection_id, user_id)
+            if connection is None or connection.status not in _SYNC_STATUSES:
+                return None
+            status = combine([k.status for k in connection.keys])
+            await uow.connections.update(
+                replace(connection, status=status, updated_at=self._clock.now())
+            )
+            await uow.commit()
+            return status
+
+    async def check_stale(self, connection_ids: Sequence[str]) -> int:
+        """Raise a ``sync_stale`` alert for each connection with no successful sync for
+        ``policy.stale_after_s`` (once, until it syncs again). Returns how many were raised."""
+        now = self.now_ms()
+        raised = 0
+        owners = await self._owners(connection_ids)
+        for connection_id, state in (await self._store.states(connection_ids)).items():
+            last = state.last_success_ms
+            if state.stale_alerted or last is None:
+                continue
+            if now - last < self.policy.stale_after_s * 1000:
+                continue
+            user_id = owners.get(connection_id)
+            if user_id is None:
+                continue
+            await self._store.save_state(replace(state, stale_alerted=True))
+            await self._event(
+                user_id,
+                connection_id,
+                EventKind.SYNC_STALE,
+                Severity.WARNING,
+                f"No successful sync for {(now - last) // 1000} s.",
+                {"last_success_ms": last},
+            )
+            raised += 1
+        return raised
+
+    async def _owners(self, connection_ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(connection_ids)
+        async with self._uow() as uow:
+            return {cid: uid for cid, uid in await uow.connections.all_ids() if cid in wanted}
+
+    async def _event(
+        self,
+        user_id: str,
+        connection_id: str,
+        kind: EventKind,
+        severity: Severity,
+        message: str,
+        details: dict[str, object],
+    ) -> None:
+        await self._store.add_event(
+            Event(user_id, connection_id, self.now_ms(), kind, severity, message, dict(details))
+        )
+
+    # -- credentials -------------------------------------------------------------------------
+    async def _open(self, connection_id: str) -> tuple[Connection, ExchangeTarget, Credentials]:
+        async with self._uow() as uow:
+            owners = dict(await uow.connections.all_ids())
+            user_id = owners.get(connection_id)
+            connection = (
+                await uow.connections.get(connection_id, user_id) if user_id is not None else None
+            )
+        if connection is None:
+            raise NotFound("There is no such connection.")
+        if connection.status is ConnectionStatus.DISABLED:
+            raise ValidationFailed(
+                "This connection is disabled.",
+                remedy="Enable it again (tresor connection enable) to sync it.",
+            )
+        key = connection.reading_key
+        if key is None:
+            raise NotFound("This connection has no key to read with.")
+        target = self._target(connection)
+        return connection, target, self._credentials(connection.id, key)
+
+    def _target(self, connection: Connection) -> ExchangeTarget:
+        if connection.endpoint is not None and connection.endpoint in self._endpoints:
+            return self._endpoints[connection.endpoint]
+        return ExchangeTarget(exchange=connection.exchange)
+
+    def _credentials(self, connection_id: str, key: StoredKey) -> Credentials:
+        if not key.sealed:
+
+            def clear(name: str, blob: bytes) -> Secret:
+                text = self._vault.decrypt(
+                    blob, context=field_context(connection_id, key.role, name)
+                )
+                return Secret(text.decode())
+
+            opened = clear
+        else:
+            opener = self._opener
+            if opener is None:
+                raise ValidationFailed(
+                    "Only a trade key is stored, and this process cannot open it.",
+                    remedy="Add a read-only key, or run the sync in a worker.",
+                )
+
+            def sealed(name: str, blob: bytes) -> Secret:
+                context = field_context(connection_id, key.role, name)
+                return opener.open(self._vault.decrypt(blob, context=context), context=context)
+
+            opened = sealed
+        return Credentials(
+            api_key=opened("api_key", key.api_key_ct),
+            secret=opened("secret", key.secret_ct),
+            passphrase=opened("passphrase", key.passphrase_ct)
+            if key.passphrase_ct is not None
+            else None,
+        )
+
+
+_SYNC_STATUSES = (
+    ConnectionStatus.EXCHANGE_UNAVAILABLE,
+    ConnectionStatus.RATE_LIMITED,
+    ConnectionStatus.INVALID_CREDENTIALS,
+    ConnectionStatus.IP_NOT_ALLOWED,
+)
+
+
+def _status_for(error: TresorError) -> ConnectionStatus:
+    if isinstance(error, IpNotAllowed):
+        return ConnectionStatus.IP_NOT_ALLOWED
+    if isinstance(error, KeyRejected):
+        return ConnectionStatus.INVALID_CREDENTIALS
+    if isinstance(error, RateLimited | RateBudgetExhausted):
+        return ConnectionStatus.RATE_LIMITED
+    return ConnectionStatus.EXCHANGE_UNAVAILABLE
+
+
+def _check_days(days: int) -> None:
+    if not 1 <= days <= MAX_BACKFILL_DAYS:
+        raise ValidationFailed(
+            f"Backfill must be 1 to {MAX_BACKFILL_DAYS} days.",
+            remedy="Choose how many days of history to read, e.g. 90.",
+        )

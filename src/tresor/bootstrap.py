@@ -12,6 +12,7 @@ worker to another process changes this file only.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,8 +34,10 @@ from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
 from tresor.services.connections import ConnectionRules, ConnectionService
+from tresor.services.portfolio import PortfolioService
 from tresor.services.ports import RateBudget, SealedKeyVerifier, TradeKeySealer
 from tresor.services.rewrap import KeyRewrap
+from tresor.services.scheduler import SchedulePolicy, SyncScheduler
 from tresor.services.sync import SyncPolicy, SyncService
 from tresor.services.verification import (
     DeferredVerification,
@@ -60,16 +63,29 @@ class Runtime:
     budget: RateBudget
     sync: SyncService
     pending: PendingKeyVerification | None = None  # the worker's job; None in an API-only process
+    scheduler: SyncScheduler | None = None  # the periodic sync jobs; None in an API-only process
+    background: list[asyncio.Task[None]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closed: bool = False
 
     def rewrap(self) -> KeyRewrap:
         return KeyRewrap(self.database.uow, self.vault)
 
+    def start_background(self, *, scheduler_interval: float = 1.0) -> None:
+        """Start the request log's writer and, in a worker process, the sync scheduler."""
+        self.background.append(asyncio.create_task(self.request_log.run()))
+        if self.scheduler is not None:
+            self.background.append(
+                asyncio.create_task(self.scheduler.run(interval=scheduler_interval))
+            )
+
     async def aclose(self) -> None:
         if self.closed:
             return
         self.closed = True
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         for close in reversed(self.closers):
             await close()
 
@@ -121,7 +137,11 @@ async def build_runtime(settings: Settings) -> Runtime:
     else:
         budget = InMemoryRateBudget()
     gateway = CcxtGateway(
-        egress_ips=settings.egress_ips, clock=clock, budget=budget, request_log=request_log
+        egress_ips=settings.egress_ips,
+        clock=clock,
+        budget=budget,
+        request_log=request_log,
+        timeout_ms=settings.exchange_timeout_ms,
     )
     access = AccessService(
         database.uow,
@@ -171,11 +191,21 @@ async def build_runtime(settings: Settings) -> Runtime:
             stale_after_s=float(settings.stale_after_seconds), quote=settings.portfolio_quote
         ),
     )
+    scheduler = None
+    if worker is not None:
+        scheduler = SyncScheduler(
+            sync=sync,
+            store=store,
+            uow=database.uow,
+            clock=clock,
+            policy=SchedulePolicy(request_log_days=settings.request_log_days),
+        )
     container = Container(
         access=access,
         connections=connections,
         sync=sync,
         store=store,
+        portfolio=PortfolioService(uow=database.uow, store=store, clock=clock),
         egress_ips=tuple(settings.egress_ips),
     )
     runtime = Runtime(
@@ -189,6 +219,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         budget=budget,
         sync=sync,
         pending=pending,
+        scheduler=scheduler,
     )
     runtime.closers.extend([*closers, gateway.aclose, request_log.aclose])
     container.closers.append(runtime.aclose)

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     process_role: Literal["all", "api", "worker"] = "all"
     # the distributed mode: Redis holds the shared rate budget and the job queue
     redis_url: str | None = None
+    exchange_timeout_ms: int = Field(default=10_000, ge=100)
     request_log_days: int = Field(default=30, ge=1)
     stale_after_seconds: int = Field(default=300, ge=10)
     portfolio_quote: str = "USD"

@@ -17,10 +17,14 @@ from tresor.domain.connections import Credentials
 from tresor.domain.secrets import Secret
 from tresor.sim.server import SimConfig, serve_in_thread
 
+WEIGHT = 1_000_000
+
 
 @pytest.fixture
 def venue() -> Iterator[SimAdmin]:
-    running = serve_in_thread(SimConfig(seed=11))
+    # a weight limit no test reaches: the first backfill reads every pair an order could be
+    # on, which takes minutes at Binance's 6,000 per minute (bench/ measures that)
+    running = serve_in_thread(SimConfig(seed=11, weight_per_minute=WEIGHT))
     admin = SimAdmin(running)
     yield admin
     admin.close()
@@ -34,6 +38,7 @@ class Synced:
     account_id: int
     connection_id: str
     user_id: str
+    user_name: str
 
     def truth(self) -> dict[str, Any]:
         return self.sim.truth(self.account_id)
@@ -56,7 +61,9 @@ async def make_account(tmp_path: Path, venue: SimAdmin) -> AsyncIterator[Callabl
         runtime = await build_runtime(
             Settings(
                 data_dir=tmp_path / f"data{len(runtimes)}",
-                endpoints={"sim": {"exchange": "binance", "url": venue.url}},
+                endpoints={
+                    "sim": {"exchange": "binance", "url": venue.url, "weight_per_minute": WEIGHT}
+                },
                 **(settings or {}),
             )
         )
@@ -69,7 +76,7 @@ async def make_account(tmp_path: Path, venue: SimAdmin) -> AsyncIterator[Callabl
             endpoint="sim",
             read_key=Credentials(Secret(key["api_key"]), Secret(key["secret"])),
         )
-        return Synced(runtime, venue, account, connection.id, user.id)
+        return Synced(runtime, venue, account, connection.id, user.id, user.name)
 
     yield make
     for runtime in runtimes:

@@ -160,6 +160,10 @@ class HistorySource(Protocol):
 
     def listed(self, symbol: str) -> bool: ...
 
+    async def active_markets(self) -> frozenset[str]:
+        """Markets with an open order (which balances do not reveal)."""
+        ...
+
     async def page(
         self, dataset: Dataset, market: str, position: str | None, *, since_ms: int
     ) -> Page:
@@ -209,7 +213,15 @@ class SyncStore(Protocol):
 
     async def snapshot_history(
         self, connection_ids: Sequence[str], *, since_ms: int, until_ms: int
-    ) -> list[ValuedSnapshot]: ...
+    ) -> list[ValuedSnapshot]:
+        """The snapshots taken in [``since_ms``, ``until_ms``), oldest first."""
+        ...
+
+    async def snapshots_before(
+        self, connection_ids: Sequence[str], *, before_ms: int
+    ) -> dict[str, ValuedSnapshot]:
+        """Each connection's latest snapshot taken before ``before_ms`` (where a chart starts)."""
+        ...
 
     # -- the request log --
     async def add_calls(self, calls: Sequence[ExchangeCall]) -> None: ...

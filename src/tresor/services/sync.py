@@ -77,7 +77,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 DAY_MS = 86_400_000
 TRANSFER_DATASETS = (Dataset.DEPOSITS, Dataset.WITHDRAWALS)
-MARKET_DATASETS = (Dataset.TRADES, Dataset.ORDERS)
+# orders first: a market where orders were found is read for trades too (an asset bought and
+# sold again leaves no balance behind, but its orders show where it traded)
+MARKET_DATASETS = (Dataset.ORDERS, Dataset.TRADES)
 
 
 class HistoryGateway(Protocol):
@@ -97,6 +99,7 @@ class SyncPolicy:
     pause_cap_s: float = 600.0
     stale_after_s: float = 300.0
     concurrency: int = 4  # markets read at once per connection
+    empty_rescan_s: float = 86_400.0  # markets where nothing was found: read again daily
     quote: str = USD
 
 
@@ -251,9 +254,28 @@ class SyncService:
             )
         assets = set(report.snapshot.snapshot.assets() if report.snapshot else ())
         assets |= await self._store.known_assets(connection_id)
+        active = await self._retrying(source.active_markets)
+        now = self.now_ms()
         for dataset in MARKET_DATASETS:
-            markets = set(source.markets_for(dataset, frozenset(assets)))
+            markets = set(source.markets_for(dataset, frozenset(assets))) | active
             markets |= {m for (d, m) in cursors if d is dataset and source.listed(m)}
+            if dataset is Dataset.TRADES:
+                orders_found = await self._store.cursors(connection_id)
+                markets |= {
+                    c.market
+                    for c in orders_found
+                    if c.dataset is Dataset.ORDERS and c.position is not None
+                }
+            # a market found empty is read again once a day, not at every sync
+            markets = {
+                m
+                for m in markets
+                if m in active
+                or (c := cursors.get((dataset, m))) is None
+                or c.position is not None
+                or since_ms < c.since_ms
+                or now - c.synced_until_ms >= self.policy.empty_rescan_s * 1000
+            }
             await self._markets(
                 source, connection_id, dataset, sorted(markets), since_ms, cursors, report, progress
             )

@@ -24,16 +24,17 @@ class Route:
     scope: str | None  # None: any valid token
     body: str | None = None  # "connection" or "key"
     values: tuple[tuple[str, str], ...] = ()  # fixed path parameters besides the id
+    query_id: bool = False  # takes the connection id as the ``connection_id`` query filter
 
     @property
     def takes_id(self) -> bool:
-        return "{connection_id}" in self.path
+        return "{connection_id}" in self.path or self.query_id
 
     def url(self, connection_id: str) -> str:
         url = self.path.replace("{connection_id}", connection_id)
         for name, value in self.values:
             url = url.replace("{" + name + "}", value)
-        return url
+        return f"{url}?connection_id={connection_id}" if self.query_id else url
 
     def __str__(self) -> str:
         return f"{self.method} {self.url('{id}')}"
@@ -52,6 +53,21 @@ ROUTES = [
     Route("POST", "/v1/connections/{connection_id}/disable", "admin"),
     Route("POST", "/v1/connections/{connection_id}/enable", "admin"),
     Route("DELETE", "/v1/connections/{connection_id}", "admin"),
+    *(
+        Route("GET", path, "read", query_id=True)
+        for path in (
+            "/v1/portfolio",
+            "/v1/portfolio/history",
+            "/v1/trades",
+            "/v1/orders",
+            "/v1/transfers",
+            "/v1/logs",
+            "/v1/sync/gaps",
+        )
+    ),
+    Route("GET", "/v1/events", "read"),
+    Route("GET", "/v1/schemas", "read"),
+    Route("GET", "/v1/schemas/{name}", "read", values=(("name", "trade"),)),
 ]
 WITH_ID = [r for r in ROUTES if r.takes_id]
 SCOPED = [r for r in ROUTES if r.scope is not None]

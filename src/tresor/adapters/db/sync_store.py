@@ -58,7 +58,6 @@ SNAPSHOTS: Table = BalanceSnapshotRow.__table__  # type: ignore[assignment]
 CALLS: Table = ExchangeCallRow.__table__  # type: ignore[assignment]
 STATE: Table = SyncStateRow.__table__  # type: ignore[assignment]
 EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
-_CHUNK = 500  # rows per INSERT statement (SQLite allows 32,766 parameters)
 
 
 def _trade_row(r: TradeRecord) -> dict[str, Any]:
@@ -131,19 +130,20 @@ class SqlSyncStore:
         *,
         update: bool,
     ) -> None:
+        if not rows:
+            return
         keys = [c.name for c in table.primary_key.columns]
-        for start in range(0, len(rows), _CHUNK):
-            stmt = self._insert(table).values(rows[start : start + _CHUNK])
-            if update:
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=keys,
-                    set_={
-                        c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys
-                    },
-                )
-            else:
-                stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-            await conn.execute(stmt)
+        # one statement, compiled once (SQLAlchemy caches it), executed for every row by the
+        # driver's executemany: a multi-row VALUES would be compiled anew for each page
+        stmt = self._insert(table)
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys,
+                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        await conn.execute(stmt, rows)
 
     # -- the completeness ledger -------------------------------------------------------------
     async def cursors(self, connection_id: str) -> list[Cursor]:
@@ -429,6 +429,33 @@ class SqlSyncStore:
             )
             return [self._valued(r) for r in rows]
 
+    async def snapshots_before(
+        self, connection_ids: Sequence[str], *, before_ms: int
+    ) -> dict[str, ValuedSnapshot]:
+        latest = (
+            select(SNAPSHOTS.c.connection_id, func.max(SNAPSHOTS.c.taken_ms).label("taken_ms"))
+            .where(
+                SNAPSHOTS.c.connection_id.in_(list(connection_ids)),
+                SNAPSHOTS.c.taken_ms < before_ms,
+            )
+            .group_by(SNAPSHOTS.c.connection_id)
+            .subquery()
+        )
+        stmt = (
+            select(SNAPSHOTS)
+            .join(
+                latest,
+                and_(
+                    SNAPSHOTS.c.connection_id == latest.c.connection_id,
+                    SNAPSHOTS.c.taken_ms == latest.c.taken_ms,
+                ),
+            )
+            .order_by(SNAPSHOTS.c.id)
+        )
+        async with self._engine.connect() as conn:
+            # two snapshots taken in the same millisecond: the later row wins
+            return {r.connection_id: self._valued(r) for r in await conn.execute(stmt)}
+
     # -- the request log ---------------------------------------------------------------------
     async def add_calls(self, calls: Sequence[ExchangeCall]) -> None:
         if not calls:
@@ -448,8 +475,7 @@ class SqlSyncStore:
             for c in calls
         ]
         async with self._engine.begin() as conn:
-            for start in range(0, len(rows), _CHUNK):
-                await conn.execute(CALLS.insert().values(rows[start : start + _CHUNK]))
+            await conn.execute(CALLS.insert(), rows)
 
     async def calls(self, query: CallQuery) -> list[StoredCall]:
         conds: list[ColumnElement[bool]] = [CALLS.c.connection_id.in_(query.connection_ids)]

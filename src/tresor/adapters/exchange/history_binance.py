@@ -152,14 +152,34 @@ class BinanceHistory:
 
     # -- which markets to read ----------------------------------------------------------------
     def markets_for(self, dataset: Dataset, assets: frozenset[str]) -> list[str]:
-        """The markets ``dataset`` is read per: every listed pair between two assets the
-        account is known to have held (balances, transfers, earlier trades), not every pair."""
+        """The markets ``dataset`` is read per, for an account known to have held ``assets``
+        (balances, transfers, earlier trades) rather than every listed pair:
+
+        - trades: a fill moves both assets, so both were held: pairs of two held assets;
+        - orders: placing one needs the quote (buy) or the base (sell), and an order that
+          never filled leaves no other trace: pairs with either asset held. The sync service
+          reads the empty ones again only once a day.
+        """
         if dataset in (Dataset.DEPOSITS, Dataset.WITHDRAWALS):
             return [ACCOUNT_WIDE]
+        if dataset is Dataset.ORDERS:
+            return sorted(
+                symbol
+                for symbol, (_, base, quote) in self._by_symbol.items()
+                if base in assets or quote in assets
+            )
         return sorted(
             symbol
             for symbol, (_, base, quote) in self._by_symbol.items()
             if base in assets and quote in assets
+        )
+
+    async def active_markets(self) -> frozenset[str]:
+        """Markets with an open order (one ``openOrders`` request for all symbols, weight 80):
+        an order that has not filled yet leaves no trace in balances."""
+        rows = _rows(await self.client.binance_raw("open_orders", {}), "open orders")
+        return frozenset(
+            symbol for row in rows if (symbol := self._by_id.get(row.get("symbol", "")))
         )
 
     def listed(self, symbol: str) -> bool:

@@ -79,7 +79,14 @@ class GenericHistory:
     def markets_for(self, dataset: Dataset, assets: frozenset[str]) -> list[str]:
         if dataset in (Dataset.DEPOSITS, Dataset.WITHDRAWALS):
             return [ACCOUNT_WIDE]
+        if dataset is Dataset.ORDERS:  # an unfilled order needs either asset (see Binance's)
+            return sorted(s for s, (b, q) in self._markets.items() if b in assets or q in assets)
         return sorted(s for s, (b, q) in self._markets.items() if b in assets and q in assets)
+
+    async def active_markets(self) -> frozenset[str]:
+        if not self.client.has("fetchOpenOrders"):
+            return frozenset()
+        return frozenset(o["symbol"] for o in await self.client.fetch_open_orders())
 
     def listed(self, symbol: str) -> bool:
         return symbol in self._markets

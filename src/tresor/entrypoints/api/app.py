@@ -11,7 +11,14 @@ from tresor import __version__
 from tresor.entrypoints.api import problems
 from tresor.entrypoints.api.container import Container
 from tresor.entrypoints.api.deps import Caller
-from tresor.entrypoints.api.routes import auth, connections
+from tresor.entrypoints.api.routes import (
+    activity,
+    auth,
+    connections,
+    portfolio,
+    records,
+    schemas,
+)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -30,6 +37,10 @@ def create_app(container: Container) -> FastAPI:
     problems.install(app)
     app.include_router(auth.router)
     app.include_router(connections.router)
+    app.include_router(portfolio.router)
+    app.include_router(records.router)
+    app.include_router(activity.router)
+    app.include_router(schemas.router)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tresor.domain.access import Principal, Scope
 from tresor.domain.errors import InsufficientScope, InvalidToken
 from tresor.entrypoints.api.container import Container
+from tresor.services.portfolio import PortfolioService
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token.")
 
@@ -18,6 +19,10 @@ _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v
 def container(request: Request) -> Container:
     found: Container = request.app.state.container
     return found
+
+
+def portfolio(request: Request) -> PortfolioService:
+    return container(request).portfolio
 
 
 def client_ip(request: Request) -> str:
@@ -48,6 +53,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 
 Services = Annotated[Container, Depends(container)]
+Portfolios = Annotated[PortfolioService, Depends(portfolio)]
 Caller = Annotated[Principal, Depends(principal)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

@@ -9,6 +9,7 @@ from tresor.entrypoints.cli import admin, connection, vault
 from tresor.entrypoints.cli.demo import demo_command
 from tresor.entrypoints.cli.serve import serve_command
 from tresor.entrypoints.cli.sim import sim_command
+from tresor.entrypoints.cli.sync import logs_command, sync_command
 from tresor.entrypoints.cli.worker import worker_command
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ app.command("sim")(sim_command)
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("worker")(worker_command)
+app.command("sync")(sync_command)
+app.command("logs")(logs_command)
 app.add_typer(admin.app, name="admin")
 app.add_typer(connection.app, name="connection")
 app.add_typer(vault.app, name="vault")

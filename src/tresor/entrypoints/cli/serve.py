@@ -31,6 +31,7 @@ def serve_command(
             log_level="info",
             ws="none",
         )
+        runtime.start_background()  # the request log writer and the sync scheduler
         pending = runtime.pending
         sweeper = asyncio.create_task(_sweep(pending)) if pending is not None else None
         try:
@@ -38,6 +39,7 @@ def serve_command(
         finally:
             if sweeper is not None:
                 sweeper.cancel()
+            await runtime.aclose()
 
     async def _sweep(pending: PendingKeyVerification) -> None:
         # the embedded default is its own worker: keys left verifying (a slow exchange) are

@@ -1,7 +1,8 @@
 """``tresor worker``: the trading worker's side, as its own process.
 
-It holds the worker's private key (created on first run in the data directory) and verifies
-the trade keys that API-only processes (``TRESOR_PROCESS_ROLE=api``) stored as ``verifying``.
+It holds the worker's private key (created on first run in the data directory), verifies
+the trade keys that API-only processes (``TRESOR_PROCESS_ROLE=api``) stored as ``verifying``,
+and runs the periodic sync jobs (``SyncScheduler``; several workers share them through leases).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def worker_command(
     once: Annotated[bool, typer.Option(help="Verify what is pending, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between rounds.", min=0.1)] = 5.0,
 ) -> None:
-    """Verify pending trade keys, once or every --interval seconds until Ctrl+C."""
+    """Verify pending trade keys and run the due sync jobs, once or until Ctrl+C."""
     settings = Settings().model_copy(update={"process_role": "worker"})
 
     async def main() -> int:
@@ -28,8 +29,14 @@ def worker_command(
         total = 0
         pending = runtime.pending
         try:
-            if pending is None:
-                raise RuntimeError("a worker process always has the verification job")
+            if pending is None or runtime.scheduler is None:
+                raise RuntimeError("a worker process always has the verification and sync jobs")
+            if once:
+                await runtime.scheduler.tick()
+                await runtime.scheduler.drain()
+                await runtime.request_log.flush()
+            else:
+                runtime.start_background()
             while True:
                 done = await pending.run_once()
                 total += done

@@ -1,0 +1,258 @@
+"""A user's holdings valued in one quote, now and over time. Pure: the service fetches the
+snapshots and sync states, these functions do the arithmetic.
+
+Valuation rules (docs/portfolio.md):
+
+- each connection's holdings are valued with the prices stored with its own latest snapshot
+  (the exchange's prices when the snapshot was taken, ``domain.valuation``);
+- a snapshot valued in another quote is crossed through its own price of the wanted quote;
+  USD and the USD-pegged stablecoins (``USD_PEGGED``) count as one;
+- an asset without a price has ``value`` None and stays out of the totals and the allocation;
+- allocation is each asset's share of the total value in percent, to ``ALLOCATION_PLACES``,
+  rounded by largest remainder so the shares add up to exactly 100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from tresor.domain.connections import Connection
+from tresor.domain.errors import ValidationFailed
+from tresor.domain.records import ValuedSnapshot
+from tresor.domain.sync import SyncState
+from tresor.domain.valuation import ONE, USD, USD_PEGGED
+
+HUNDRED = Decimal(100)
+ALLOCATION_PLACES = Decimal("0.0001")  # percent
+MAX_POINTS_DEFAULT = 500  # the default interval gives at most this many points
+MAX_POINTS = 5000  # a chosen interval may give at most this many
+_NICE_INTERVALS_S = (60, 300, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400, 604800)
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One asset on one connection."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+    total: Decimal
+    price: Decimal | None  # of one unit, in the quote; None: no market leads there
+    value: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    taken_ms: int | None  # the snapshot valued; None: no snapshot yet
+    age_s: int | None
+    last_success_ms: int | None
+    last_error_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionHoldings:
+    connection_id: str
+    label: str
+    exchange: str
+    status: str
+    freshness: Freshness
+    holdings: tuple[Holding, ...]  # by asset
+    value: Decimal  # of the priced holdings
+
+
+@dataclass(frozen=True, slots=True)
+class AssetTotal:
+    """One asset across the connections."""
+
+    asset: str
+    total: Decimal
+    value: Decimal | None  # None: priced on no connection
+    allocation: Decimal | None  # percent of the portfolio's value
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    quote: str
+    at_ms: int
+    connections: tuple[ConnectionHoldings, ...]
+    assets: tuple[AssetTotal, ...]  # by value, largest first; unpriced last, by name
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """The value at the end of the bucket [start_ms, end_ms): each connection's latest snapshot
+    taken before ``end_ms``, valued at its own stored prices."""
+
+    start_ms: int
+    end_ms: int
+    value: Decimal | None  # None: no connection had a snapshot yet
+    connections: int  # how many connections' snapshots make up the value
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    quote: str
+    since_ms: int
+    until_ms: int
+    interval_ms: int
+    points: tuple[HistoryPoint, ...]
+
+
+# -- prices ------------------------------------------------------------------------------------
+def _same_money(a: str, b: str) -> bool:
+    return a == b or (USD in (a, b) and a in USD_PEGGED and b in USD_PEGGED)
+
+
+def prices_in(valued: ValuedSnapshot, quote: str) -> dict[str, Decimal]:
+    """The snapshot's prices in ``quote``: as stored, or crossed through the stored price of
+    ``quote`` (empty when the snapshot has none)."""
+    if valued.quote == quote:
+        return dict(valued.prices)
+    rate = ONE if _same_money(valued.quote, quote) else valued.prices.get(quote)
+    if rate is None or rate <= 0:
+        return {}
+    return {asset: price / rate for asset, price in valued.prices.items()}
+
+
+def _price(asset: str, quote: str, prices: Mapping[str, Decimal]) -> Decimal | None:
+    return ONE if asset == quote else prices.get(asset)
+
+
+def snapshot_value(valued: ValuedSnapshot, quote: str) -> Decimal:
+    """The value of the snapshot's priced assets in ``quote``."""
+    prices = prices_in(valued, quote)
+    total = Decimal(0)
+    for asset, balance in valued.snapshot.balances.items():
+        price = _price(asset, quote, prices)
+        if price is not None:
+            total += balance.total * price
+    return total
+
+
+# -- the portfolio now -------------------------------------------------------------------------
+def value_connection(
+    connection: Connection,
+    valued: ValuedSnapshot | None,
+    state: SyncState | None,
+    *,
+    quote: str,
+    now_ms: int,
+) -> ConnectionHoldings:
+    holdings: list[Holding] = []
+    if valued is not None:
+        prices = prices_in(valued, quote)
+        for asset, balance in sorted(valued.snapshot.balances.items()):
+            price = _price(asset, quote, prices)
+            total = balance.total
+            holdings.append(
+                Holding(
+                    asset=asset,
+                    free=balance.free,
+                    locked=balance.locked,
+                    total=total,
+                    price=price,
+                    value=None if price is None else total * price,
+                )
+            )
+    taken = valued.snapshot.taken_ms if valued is not None else None
+    return ConnectionHoldings(
+        connection_id=connection.id,
+        label=connection.label,
+        exchange=connection.exchange,
+        status=connection.status.value,
+        freshness=Freshness(
+            taken_ms=taken,
+            age_s=None if taken is None else max(0, now_ms - taken) // 1000,
+            last_success_ms=state.last_success_ms if state else None,
+            last_error_code=state.last_error_code if state else None,
+        ),
+        holdings=tuple(holdings),
+        value=sum((h.value for h in holdings if h.value is not None), Decimal(0)),
+    )
+
+
+def summarize(connections: Sequence[ConnectionHoldings], *, quote: str, now_ms: int) -> Portfolio:
+    """Totals per asset across ``connections``, their allocation and the grand total."""
+    amounts: dict[str, Decimal] = {}
+    values: dict[str, Decimal] = {}
+    for holdings in connections:
+        for h in holdings.holdings:
+            amounts[h.asset] = amounts.get(h.asset, Decimal(0)) + h.total
+            if h.value is not None:
+                values[h.asset] = values.get(h.asset, Decimal(0)) + h.value
+    total = sum(values.values(), Decimal(0))
+    shares = allocation(values, total)
+    assets = [
+        AssetTotal(asset, amounts[asset], values.get(asset), shares.get(asset)) for asset in amounts
+    ]
+    assets.sort(key=lambda a: (a.value is None, -(a.value or 0), a.asset))
+    return Portfolio(quote, now_ms, tuple(connections), tuple(assets), total)
+
+
+def allocation(values: Mapping[str, Decimal], total: Decimal) -> dict[str, Decimal]:
+    """Each value's share of ``total`` in percent, to ``ALLOCATION_PLACES``, adding up to
+    exactly 100 (largest remainder); empty when there is nothing to share."""
+    if total <= 0:
+        return {}
+    raw = {asset: value * HUNDRED / total for asset, value in values.items()}
+    shares = {a: r.quantize(ALLOCATION_PLACES, rounding=ROUND_DOWN) for a, r in raw.items()}
+    missing = int((HUNDRED - sum(shares.values(), Decimal(0))) / ALLOCATION_PLACES)
+    order = sorted(raw, key=lambda a: (-(raw[a] - shares[a]), a))
+    if missing < 0:  # a rounded quotient landed above its true value: take back from the last
+        order.reverse()
+    for asset in order[: abs(missing)]:
+        shares[asset] += ALLOCATION_PLACES if missing > 0 else -ALLOCATION_PLACES
+    return shares
+
+
+# -- the value over time -----------------------------------------------------------------------
+def default_interval_ms(since_ms: int, until_ms: int) -> int:
+    """The shortest round interval giving at most ``MAX_POINTS_DEFAULT`` points."""
+    span = until_ms - since_ms
+    for seconds in _NICE_INTERVALS_S:
+        if -(-span // (seconds * 1000)) <= MAX_POINTS_DEFAULT:
+            return seconds * 1000
+    return -(-span // (MAX_POINTS_DEFAULT * 1000)) * 1000
+
+
+def check_range(since_ms: int, until_ms: int, interval_ms: int) -> None:
+    """Raises: ValidationFailed (an empty range, or too many points)."""
+    if until_ms <= since_ms:
+        raise ValidationFailed(
+            "'since' must be before 'until'.", remedy="Give a 'since' earlier than 'until'."
+        )
+    if interval_ms <= 0 or -(-(until_ms - since_ms) // interval_ms) > MAX_POINTS:
+        raise ValidationFailed(
+            f"That interval gives more than {MAX_POINTS} points.",
+            remedy="Choose a longer interval or a shorter range, or leave 'interval' out.",
+        )
+
+
+def history_points(
+    *,
+    quote: str,
+    since_ms: int,
+    until_ms: int,
+    interval_ms: int,
+    carried: Mapping[str, ValuedSnapshot],
+    snapshots: Iterable[ValuedSnapshot],
+) -> History:
+    """Buckets of ``interval_ms`` from ``since_ms``; ``carried`` are the connections' latest
+    snapshots before ``since_ms``, ``snapshots`` those taken in the range, oldest first."""
+    values = {cid: snapshot_value(v, quote) for cid, v in carried.items()}
+    pending = iter(snapshots)
+    upcoming = next(pending, None)
+    points: list[HistoryPoint] = []
+    start = since_ms
+    while start < until_ms:
+        end = min(start + interval_ms, until_ms)
+        while upcoming is not None and upcoming.snapshot.taken_ms < end:
+            values[upcoming.snapshot.connection_id] = snapshot_value(upcoming, quote)
+            upcoming = next(pending, None)
+        value = sum(values.values(), Decimal(0)) if values else None
+        points.append(HistoryPoint(start, end, value, len(values)))
+        start = end
+    return History(quote, since_ms, until_ms, interval_ms, tuple(points))

@@ -1,0 +1,290 @@
+"""Reading what the sync brought home: the portfolio valued now, its value over time, the
+records (trades, orders, transfers), the request log, the alerts and the completeness gaps.
+
+Everything is scoped to the user's own connections. A ``connection_id`` filter that is not the
+user's is ``NotFound``, the same answer as an id that does not exist; without one, every
+connection of the user is read. Listings are newest first, a page at a time, and lead on with
+an opaque cursor (``domain.paging``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tresor.domain.connections import Connection
+from tresor.domain.errors import NotFound, ValidationFailed
+from tresor.domain.paging import Listing, RecordKey, decode_id, decode_key, encode
+from tresor.domain.portfolio import (
+    History,
+    Portfolio,
+    check_range,
+    default_interval_ms,
+    history_points,
+    summarize,
+    value_connection,
+)
+from tresor.domain.records import (
+    CallQuery,
+    Gap,
+    OrderRecord,
+    RecordQuery,
+    StoredCall,
+    TradeRecord,
+    TransferRecord,
+)
+from tresor.domain.sync import Event
+from tresor.domain.valuation import USD
+from tresor.services.ports import Clock, SyncStore, UnitOfWorkFactory
+
+R = TypeVar("R")
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+DEFAULT_HISTORY_MS = 7 * 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Filters of the record listings; each applies where it makes sense (``asset`` on a trade
+    is either side of its symbol; ``kind`` is a transfer's)."""
+
+    connection_id: str | None = None
+    symbol: str | None = None
+    asset: str | None = None
+    side: str | None = None
+    status: str | None = None
+    kind: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    connection_id: str | None = None
+    status: int | None = None
+    errors_only: bool = False  # no answer, or a status of 400 or more
+    method: str | None = None
+    path_prefix: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+
+def _trade_key(r: TradeRecord) -> RecordKey:
+    return (r.time_ms, r.connection_id, r.symbol, r.trade_id)
+
+
+def _order_key(r: OrderRecord) -> RecordKey:
+    return (r.created_ms, r.connection_id, r.symbol, r.order_id)
+
+
+def _transfer_key(r: TransferRecord) -> RecordKey:
+    return (r.time_ms, r.connection_id, r.kind.value, r.transfer_id)
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            f"'limit' must be between 1 and {MAX_LIMIT}.",
+            remedy=f"Ask for at most {MAX_LIMIT} items a page; follow 'next_cursor' for more.",
+        )
+
+
+class PortfolioService:
+    def __init__(self, *, uow: UnitOfWorkFactory, store: SyncStore, clock: Clock) -> None:
+        self._uow = uow
+        self._store = store
+        self._clock = clock
+
+    def now_ms(self) -> int:
+        return int(self._clock.now().timestamp() * 1000)
+
+    async def _connections(self, user_id: str, connection_id: str | None) -> list[Connection]:
+        """The user's connections, or the one asked for.
+
+        Raises: NotFound (also for another user's connection)."""
+        async with self._uow() as uow:
+            if connection_id is None:
+                return sorted(await uow.connections.for_user(user_id), key=lambda c: c.label)
+            found = await uow.connections.get(connection_id, user_id)
+        if found is None:
+            raise NotFound("There is no such connection.")
+        return [found]
+
+    async def _ids(self, user_id: str, connection_id: str | None) -> tuple[str, ...]:
+        return tuple(c.id for c in await self._connections(user_id, connection_id))
+
+    # -- valuation ---------------------------------------------------------------------------
+    async def portfolio(
+        self, user_id: str, *, quote: str = USD, connection_id: str | None = None
+    ) -> Portfolio:
+        """Each connection's latest balances valued in ``quote``, the totals per asset, their
+        allocation and the grand total.
+
+        Raises: NotFound (a ``connection_id`` that is not the user's)."""
+        connections = await self._connections(user_id, connection_id)
+        ids = [c.id for c in connections]
+        snapshots = await self._store.latest_snapshots(ids) if ids else {}
+        states = await self._store.states(ids) if ids else {}
+        now = self.now_ms()
+        valued = [
+            value_connection(c, snapshots.get(c.id), states.get(c.id), quote=quote, now_ms=now)
+            for c in connections
+        ]
+        return summarize(valued, quote=quote, now_ms=now)
+
+    async def history(
+        self,
+        user_id: str,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        interval_ms: int | None = None,
+        connection_id: str | None = None,
+        quote: str = USD,
+    ) -> History:
+        """The portfolio's value over time, one point per ``interval_ms`` bucket (default: the
+        last 7 days, at most ``MAX_POINTS_DEFAULT`` points).
+
+        Raises: ValidationFailed (an empty range, too many points), NotFound."""
+        until = until_ms if until_ms is not None else self.now_ms()
+        since = since_ms if since_ms is not None else until - DEFAULT_HISTORY_MS
+        interval = interval_ms if interval_ms is not None else default_interval_ms(since, until)
+        check_range(since, until, interval)
+        ids = await self._ids(user_id, connection_id)
+        carried = await self._store.snapshots_before(ids, before_ms=since) if ids else {}
+        taken = (
+            await self._store.snapshot_history(ids, since_ms=since, until_ms=until) if ids else []
+        )
+        return history_points(
+            quote=quote,
+            since_ms=since,
+            until_ms=until,
+            interval_ms=interval,
+            carried=carried,
+            snapshots=taken,
+        )
+
+    # -- records -----------------------------------------------------------------------------
+    async def _records(
+        self,
+        user_id: str,
+        listing: str,
+        filters: RecordFilter,
+        cursor: str | None,
+        limit: int,
+        fetch: Callable[[RecordQuery], Awaitable[list[R]]],
+        key: Callable[[R], RecordKey],
+    ) -> Listing[R]:
+        _check_limit(limit)
+        before = decode_key(listing, cursor) if cursor is not None else None
+        ids = await self._ids(user_id, filters.connection_id)
+        if not ids:
+            return Listing((), None)
+        found = await fetch(
+            RecordQuery(
+                connection_ids=ids,
+                symbol=filters.symbol,
+                asset=filters.asset,
+                side=filters.side,
+                status=filters.status,
+                kind=filters.kind,
+                since_ms=filters.since_ms,
+                until_ms=filters.until_ms,
+                before=before,
+                limit=limit + 1,
+            )
+        )
+        more = len(found) > limit
+        items = tuple(found[:limit])
+        return Listing(items, encode(listing, *key(items[-1])) if more else None)
+
+    async def trades(
+        self,
+        user_id: str,
+        filters: RecordFilter,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Listing[TradeRecord]:
+        """Raises: NotFound, ValidationFailed (a cursor this listing did not give, a limit)."""
+        return await self._records(
+            user_id, "trades", filters, cursor, limit, self._store.trades, _trade_key
+        )
+
+    async def orders(
+        self,
+        user_id: str,
+        filters: RecordFilter,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Listing[OrderRecord]:
+        """Newest created first. Raises: NotFound, ValidationFailed."""
+        return await self._records(
+            user_id, "orders", filters, cursor, limit, self._store.orders, _order_key
+        )
+
+    async def transfers(
+        self,
+        user_id: str,
+        filters: RecordFilter,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Listing[TransferRecord]:
+        """Deposits and withdrawals. Raises: NotFound, ValidationFailed."""
+        return await self._records(
+            user_id, "transfers", filters, cursor, limit, self._store.transfers, _transfer_key
+        )
+
+    # -- the request log, alerts and gaps ----------------------------------------------------
+    async def logs(
+        self,
+        user_id: str,
+        filters: LogFilter,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Listing[StoredCall]:
+        """The requests made to the exchanges for the user's connections, newest first.
+
+        Raises: NotFound, ValidationFailed."""
+        _check_limit(limit)
+        before = decode_id("logs", cursor) if cursor is not None else None
+        ids = await self._ids(user_id, filters.connection_id)
+        if not ids:
+            return Listing((), None)
+        found = await self._store.calls(
+            CallQuery(
+                connection_ids=ids,
+                status=filters.status,
+                errors_only=filters.errors_only,
+                method=filters.method,
+                path_prefix=filters.path_prefix,
+                since_ms=filters.since_ms,
+                until_ms=filters.until_ms,
+                before=before,
+                limit=limit + 1,
+            )
+        )
+        return _by_id("logs", found, limit, lambda c: c.id)
+
+    async def events(
+        self, user_id: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Listing[Event]:
+        """The user's alerts and status changes, newest first. Raises: ValidationFailed."""
+        _check_limit(limit)
+        before = decode_id("events", cursor) if cursor is not None else None
+        found = await self._store.events(user_id, before=before, limit=limit + 1)
+        return _by_id("events", found, limit, lambda e: e.id or 0)
+
+    async def gaps(self, user_id: str, *, connection_id: str | None = None) -> Sequence[Gap]:
+        """The stretches of history the exchanges no longer keep. Raises: NotFound."""
+        ids = await self._ids(user_id, connection_id)
+        return await self._store.gaps(ids) if ids else []
+
+
+def _by_id(listing: str, found: Sequence[R], limit: int, key: Callable[[R], int]) -> Listing[R]:
+    items = tuple(found[:limit])
+    return Listing(items, encode(listing, key(items[-1])) if len(found) > limit else None)

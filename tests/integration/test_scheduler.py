@@ -1,0 +1,36 @@
+"""The periodic jobs: due connections are synced by exactly one of several schedulers (leases
+in the database), and not again until they are due."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.integration.conftest import MakeAccount
+from tests.integration.test_sync_truth import assert_equals_truth
+from tresor.domain.records import RecordQuery
+from tresor.services.scheduler import SyncScheduler
+
+
+async def test_two_schedulers_sync_each_due_connection_once(make_account: MakeAccount) -> None:
+    s = await make_account(history={"days": 10, "trades": 300, "seed": 4})
+    rt = s.runtime
+    assert rt.scheduler is not None
+    other = SyncScheduler(
+        sync=rt.sync, store=rt.store, uow=rt.database.uow, clock=rt.sync._clock, owner="other"
+    )
+    started = await asyncio.gather(rt.scheduler.tick(), other.tick())
+    assert sorted(started) == [0, 1]
+    await asyncio.gather(rt.scheduler.drain(), other.drain())
+    latest = await rt.store.latest_snapshots([s.connection_id])
+    history = await rt.store.snapshot_history([s.connection_id], since_ms=0, until_ms=2**62)
+    assert len(history) == 1
+    assert s.connection_id in latest
+    await assert_equals_truth(s)
+    # not due again for balance_interval_s: another round starts nothing
+    assert await rt.scheduler.tick() == 0
+    state = await rt.store.state(s.connection_id)
+    assert state is not None
+    assert state.lease_owner is None
+    assert state.last_success_ms is not None
+    trades = await rt.store.trades(RecordQuery(connection_ids=(s.connection_id,), limit=10))
+    assert trades

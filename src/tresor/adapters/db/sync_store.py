@@ -8,7 +8,9 @@ does) plus the cursor's upsert, in one transaction. Listing is keyset-paginated 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -118,6 +120,18 @@ class SqlSyncStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        # SQLite has one writer at a time: this process's writers take turns here instead of
+        # contending in SQLite's busy handler (which gives up after its timeout)
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        if self._dialect != "sqlite":
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._engine.begin() as conn:
+            yield conn
 
     def _insert(self, table: Table) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
@@ -169,7 +183,7 @@ class SqlSyncStore:
         trades = [_trade_row(r) for r in records if isinstance(r, TradeRecord)]
         orders = [_order_row(r) for r in records if isinstance(r, OrderRecord)]
         transfers = [_transfer_row(r) for r in records if isinstance(r, TransferRecord)]
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             if trades:
                 await self._upsert(conn, TRADES, trades, update=False)
             if orders:
@@ -374,7 +388,7 @@ class SqlSyncStore:
     # -- balances ----------------------------------------------------------------------------
     async def add_snapshot(self, valued: ValuedSnapshot) -> None:
         snap = valued.snapshot
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 SNAPSHOTS.insert().values(
                     connection_id=snap.connection_id,
@@ -474,7 +488,7 @@ class SqlSyncStore:
             }
             for c in calls
         ]
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(CALLS.insert(), rows)
 
     async def calls(self, query: CallQuery) -> list[StoredCall]:
@@ -514,7 +528,7 @@ class SqlSyncStore:
             ]
 
     async def purge_calls(self, before_ms: int) -> int:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(delete(CALLS).where(CALLS.c.at_ms < before_ms))
             return int(result.rowcount or 0)
 
@@ -569,7 +583,7 @@ class SqlSyncStore:
             index_elements=["connection_id"],
             set_={name: stmt.excluded[name] for name in row if name != "connection_id"},
         )
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(stmt)
 
     async def claim(self, connection_id: str, owner: str, *, now_ms: int, until_ms: int) -> bool:
@@ -585,12 +599,12 @@ class SqlSyncStore:
             )
             .values(lease_owner=owner, lease_until_ms=until_ms)
         )
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(stmt)
             return bool(result.rowcount)
 
     async def release(self, connection_id: str, owner: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(STATE)
                 .where(STATE.c.connection_id == connection_id, STATE.c.lease_owner == owner)
@@ -617,7 +631,7 @@ class SqlSyncStore:
 
     # -- events ------------------------------------------------------------------------------
     async def add_event(self, event: Event) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 EVENTS.insert().values(
                     user_id=event.user_id,

@@ -47,7 +47,11 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
-from tresor.services.stored_keys import sealed_credentials, with_findings
+from tresor.services.stored_keys import (
+    read_credentials,
+    sealed_credentials,
+    with_findings,
+)
 
 MAX_LABEL = 64
 
@@ -331,17 +335,7 @@ class ConnectionService:
         return self._sealer.seal(value, context=field_context(connection_id, KeyRole.TRADE, name))
 
     def _open_read(self, connection_id: str, key: StoredKey) -> Credentials:
-        def field(name: str, blob: bytes) -> Secret:
-            clear = self._vault.decrypt(blob, context=field_context(connection_id, key.role, name))
-            return Secret(clear.decode())
-
-        return Credentials(
-            api_key=field("api_key", key.api_key_ct),
-            secret=field("secret", key.secret_ct),
-            passphrase=field("passphrase", key.passphrase_ct)
-            if key.passphrase_ct is not None
-            else None,
-        )
+        return read_credentials(self._vault, connection_id, key)
 
     def _sealed(self, connection_id: str, key: StoredKey) -> SealedCredentials:
         return sealed_credentials(self._vault, connection_id, key)

@@ -3,7 +3,9 @@ worker role (the embedded default runs it inside ``tresor serve``).
 
 A round (``tick``):
 
-1. every enabled connection gets a ``SyncState`` the first time it is seen (due at once);
+1. every ``maintenance_s`` (and at the first round): every connection gets a ``SyncState`` the
+   first time it is seen (due at once), stale connections raise their alert, and the request
+   log is purged past its retention;
 2. the connections whose balance or history sync is due, not paused and not leased, are
    claimed (``SyncStore.claim``: an atomic conditional update, so with several processes each
    connection goes to exactly one of them, and a periodic job never runs twice) and synced,
@@ -37,6 +39,7 @@ class SchedulePolicy:
     max_parallel: int = 8
     batch: int = 100
     request_log_days: int = 30
+    maintenance_s: float = 10.0  # enrolment of new connections, stale alerts, log purge
 
 
 class SyncScheduler:
@@ -58,25 +61,34 @@ class SyncScheduler:
         self.owner = owner or uuid.uuid4().hex
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.policy.max_parallel)
+        self._next_maintenance_ms = 0
 
     def _now(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
 
-    async def enroll(self) -> list[str]:
-        """Give every enabled connection a sync state; returns their ids."""
+    async def enroll(self) -> dict[str, str]:
+        """Give every connection a sync state; returns them all (connection id to user id)."""
         async with self._uow() as uow:
-            ids = [cid for cid, _ in await uow.connections.all_ids()]
-        states = await self._store.states(ids)
-        for cid in ids:
+            owners = dict(await uow.connections.all_ids())
+        states = await self._store.states(list(owners))
+        for cid in owners:
             if cid not in states:
                 await self._store.save_state(SyncState(cid))
-        return ids
+        return owners
+
+    async def maintain(self, now_ms: int) -> None:
+        """Enrol new connections, raise stale alerts, purge the request log."""
+        owners = await self.enroll()
+        await self._sync.check_stale(owners)
+        await self._store.purge_calls(now_ms - self.policy.request_log_days * DAY_MS)
+        self._next_maintenance_ms = now_ms + int(self.policy.maintenance_s * 1000)
 
     async def tick(self) -> int:
         """One round; returns how many syncs were started (they run in the background: ``drain``
         waits for them)."""
-        ids = await self.enroll()
         now = self._now()
+        if now >= self._next_maintenance_ms:
+            await self.maintain(now)
         started = 0
         for cid in await self._store.due(now, limit=self.policy.batch):
             if self._slots.locked():
@@ -89,8 +101,6 @@ class SyncScheduler:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
             started += 1
-        await self._sync.check_stale(ids)
-        await self._store.purge_calls(now - self.policy.request_log_days * DAY_MS)
         return started
 
     async def _job(self, connection_id: str, now: int) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
@@ -28,9 +28,7 @@ from tresor.domain.connections import (
     ConnectionStatus,
     Credentials,
     ExchangeTarget,
-    StoredKey,
     combine,
-    field_context,
 )
 from tresor.domain.errors import (
     ExchangeTrouble,
@@ -52,7 +50,6 @@ from tresor.domain.records import (
     SyncProgress,
     ValuedSnapshot,
 )
-from tresor.domain.secrets import Secret
 from tresor.domain.sync import (
     FAILURES_BEFORE_STATUS,
     MAX_BACKFILL_DAYS,
@@ -72,6 +69,7 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
+from tresor.services.stored_keys import key_credentials, stored_target
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -468,24 +466,21 @@ class SyncService:
             await uow.commit()
             return status
 
-    async def check_stale(self, connection_ids: Sequence[str]) -> int:
-        """Raise a ``sync_stale`` alert for each connection with no successful sync for
-        ``policy.stale_after_s`` (once, until it syncs again). Returns how many were raised."""
+    async def check_stale(self, owners: Mapping[str, str]) -> int:
+        """Raise a ``sync_stale`` alert for each connection (``owners``: connection id to user
+        id) with no successful sync for ``policy.stale_after_s``, once until it syncs again.
+        Returns how many were raised."""
         now = self.now_ms()
         raised = 0
-        owners = await self._owners(connection_ids)
-        for connection_id, state in (await self._store.states(connection_ids)).items():
+        for connection_id, state in (await self._store.states(list(owners))).items():
             last = state.last_success_ms
             if state.stale_alerted or last is None:
                 continue
             if now - last < self.policy.stale_after_s * 1000:
                 continue
-            user_id = owners.get(connection_id)
-            if user_id is None:
-                continue
             await self._store.save_state(replace(state, stale_alerted=True))
             await self._event(
-                user_id,
+                owners[connection_id],
                 connection_id,
                 EventKind.SYNC_STALE,
                 Severity.WARNING,
@@ -494,11 +489,6 @@ class SyncService:
             )
             raised += 1
         return raised
-
-    async def _owners(self, connection_ids: Sequence[str]) -> dict[str, str]:
-        wanted = set(connection_ids)
-        async with self._uow() as uow:
-            return {cid: uid for cid, uid in await uow.connections.all_ids() if cid in wanted}
 
     async def _event(
         self,
@@ -516,8 +506,7 @@ class SyncService:
     # -- credentials -------------------------------------------------------------------------
     async def _open(self, connection_id: str) -> tuple[Connection, ExchangeTarget, Credentials]:
         async with self._uow() as uow:
-            owners = dict(await uow.connections.all_ids())
-            user_id = owners.get(connection_id)
+            user_id = await uow.connections.owner_of(connection_id)
             connection = (
                 await uow.connections.get(connection_id, user_id) if user_id is not None else None
             )
@@ -531,44 +520,8 @@ class SyncService:
         key = connection.reading_key
         if key is None:
             raise NotFound("This connection has no key to read with.")
-        target = self._target(connection)
-        return connection, target, self._credentials(connection.id, key)
-
-    def _target(self, connection: Connection) -> ExchangeTarget:
-        if connection.endpoint is not None and connection.endpoint in self._endpoints:
-            return self._endpoints[connection.endpoint]
-        return ExchangeTarget(exchange=connection.exchange)
-
-    def _credentials(self, connection_id: str, key: StoredKey) -> Credentials:
-        if not key.sealed:
-
-            def clear(name: str, blob: bytes) -> Secret:
-                text = self._vault.decrypt(
-                    blob, context=field_context(connection_id, key.role, name)
-                )
-                return Secret(text.decode())
-
-            opened = clear
-        else:
-            opener = self._opener
-            if opener is None:
-                raise ValidationFailed(
-                    "Only a trade key is stored, and this process cannot open it.",
-                    remedy="Add a read-only key, or run the sync in a worker.",
-                )
-
-            def sealed(name: str, blob: bytes) -> Secret:
-                context = field_context(connection_id, key.role, name)
-                return opener.open(self._vault.decrypt(blob, context=context), context=context)
-
-            opened = sealed
-        return Credentials(
-            api_key=opened("api_key", key.api_key_ct),
-            secret=opened("secret", key.secret_ct),
-            passphrase=opened("passphrase", key.passphrase_ct)
-            if key.passphrase_ct is not None
-            else None,
-        )
+        credentials = key_credentials(self._vault, self._opener, connection.id, key)
+        return connection, stored_target(self._endpoints, connection), credentials
 
 
 _SYNC_STATUSES = (

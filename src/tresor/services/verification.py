@@ -12,13 +12,11 @@ from dataclasses import replace
 from tresor.domain.connections import (
     CapabilityReport,
     ConnectionStatus,
-    Credentials,
     ExchangeTarget,
     KeyRole,
     SealedCredentials,
     StoredKey,
     combine,
-    field_context,
 )
 from tresor.services.ports import (
     Clock,
@@ -27,7 +25,12 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
-from tresor.services.stored_keys import sealed_credentials, with_findings
+from tresor.services.stored_keys import (
+    open_sealed,
+    sealed_credentials,
+    stored_target,
+    with_findings,
+)
 
 
 class SealedKeyProbe:
@@ -40,19 +43,7 @@ class SealedKeyProbe:
     async def verify(
         self, target: ExchangeTarget, sealed: SealedCredentials, *, connection_id: str
     ) -> CapabilityReport:
-        credentials = Credentials(
-            api_key=self._opener.open(
-                sealed.api_key, context=field_context(connection_id, KeyRole.TRADE, "api_key")
-            ),
-            secret=self._opener.open(
-                sealed.secret, context=field_context(connection_id, KeyRole.TRADE, "secret")
-            ),
-            passphrase=self._opener.open(
-                sealed.passphrase, context=field_context(connection_id, KeyRole.TRADE, "passphrase")
-            )
-            if sealed.passphrase is not None
-            else None,
-        )
+        credentials = open_sealed(self._opener, connection_id, sealed)
         return await self._gateway.probe(target, credentials)
 
 
@@ -96,9 +87,7 @@ class PendingKeyVerification:
             key = connection.key(KeyRole.TRADE) if connection else None
             if connection is None or key is None or key.status is not ConnectionStatus.VERIFYING:
                 continue
-            target = self._endpoints.get(connection.endpoint or "") or ExchangeTarget(
-                connection.exchange
-            )
+            target = stored_target(self._endpoints, connection)
             report = await self._probe.verify(
                 target, self._sealed(connection.id, key), connection_id=connection.id
             )

@@ -235,3 +235,5 @@ async def test_listing_counting_and_finding_by_label(two_users: Backend) -> None
             ("k2", "u1"),
             ("k3", "u2"),
         ]
+        assert await uow.connections.owner_of("k3") == "u2"
+        assert await uow.connections.owner_of("missing") is None

@@ -162,6 +162,11 @@ class SqlConnectionRepository:
         await self._session.flush()
         return True
 
+    async def owner_of(self, connection_id: str) -> str | None:
+        return await self._session.scalar(
+            select(ConnectionRow.user_id).where(ConnectionRow.id == connection_id)
+        )
+
     async def all_ids(self) -> Sequence[tuple[str, str]]:
         """Every (connection id, user id), ordered by connection id."""
         rows = await self._session.execute(

@@ -311,6 +311,10 @@ class MemoryConnectionRepository:
         del self._t.connections[connection_id]
         return True
 
+    async def owner_of(self, connection_id: str) -> str | None:
+        found = self._t.connections.get(connection_id)
+        return None if found is None else found.user_id
+
     async def all_ids(self) -> Sequence[tuple[str, str]]:
         return sorted((c.id, c.user_id) for c in self._t.connections.values())
 

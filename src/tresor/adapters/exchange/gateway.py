@@ -61,6 +61,9 @@ class CcxtGateway:
     def supports(self, exchange: str) -> bool:
         return known_exchange(exchange)
 
+    def now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
     def _meter(self, target: ExchangeTarget, connection_id: str | None) -> Meter | None:
         if self.budget is None:
             return None
@@ -76,7 +79,7 @@ class CcxtGateway:
             log=self.request_log,
             venue=venue_name(target),
             connection_id=connection_id,
-            now_ms=lambda: int(self.clock.now().timestamp() * 1000),
+            now_ms=self.now_ms,
             exact_weights=exact,
         )
 
@@ -90,11 +93,10 @@ class CcxtGateway:
         """
         client = self.connect(target, credentials, connection_id=connection_id)
         source: BinanceHistory | GenericHistory
-        now_ms = lambda: int(self.clock.now().timestamp() * 1000)  # noqa: E731
         if target.exchange == "binance" and "binance" not in self.generic_for:
-            source = BinanceHistory(client, connection_id=connection_id, now_ms=now_ms)
+            source = BinanceHistory(client, connection_id=connection_id, now_ms=self.now_ms)
         else:
-            source = GenericHistory(client, connection_id=connection_id, now_ms=now_ms)
+            source = GenericHistory(client, connection_id=connection_id, now_ms=self.now_ms)
         try:
             await source.open()
         except BaseException:

@@ -8,48 +8,39 @@ does) plus the cursor's upsert, in one transaction. Listing is keyset-paginated 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, tuple_
 
+from tresor.adapters.db.activity_store import SqlActivityStore
+from tresor.adapters.db.sql_base import like_escaped
 from tresor.adapters.db.tables_sync import (
     BalanceSnapshotRow,
-    EventRow,
-    ExchangeCallRow,
     OrderRow,
     SyncCursorRow,
     SyncGapRow,
-    SyncStateRow,
     TradeRow,
     TransferRow,
 )
 from tresor.domain.records import (
     AssetBalance,
     BalanceSnapshot,
-    CallQuery,
     Cursor,
     Dataset,
-    ExchangeCall,
     Gap,
     OrderRecord,
     OrderStatus,
     Record,
     RecordQuery,
     Side,
-    StoredCall,
     TradeRecord,
     TransferKind,
     TransferRecord,
     TransferStatus,
     ValuedSnapshot,
 )
-from tresor.domain.sync import Event, EventKind, Severity, SyncState
 
 TRADES: Table = TradeRow.__table__  # type: ignore[assignment]
 ORDERS: Table = OrderRow.__table__  # type: ignore[assignment]
@@ -57,9 +48,6 @@ TRANSFERS: Table = TransferRow.__table__  # type: ignore[assignment]
 CURSORS: Table = SyncCursorRow.__table__  # type: ignore[assignment]
 GAPS: Table = SyncGapRow.__table__  # type: ignore[assignment]
 SNAPSHOTS: Table = BalanceSnapshotRow.__table__  # type: ignore[assignment]
-CALLS: Table = ExchangeCallRow.__table__  # type: ignore[assignment]
-STATE: Table = SyncStateRow.__table__  # type: ignore[assignment]
-EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 
 
 def _trade_row(r: TradeRecord) -> dict[str, Any]:
@@ -114,50 +102,9 @@ def _transfer_row(r: TransferRecord) -> dict[str, Any]:
     }
 
 
-class SqlSyncStore:
-    """The ``SyncStore`` port on an ``AsyncEngine`` (``Database.engine``)."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._dialect = engine.dialect.name
-        # SQLite has one writer at a time: this process's writers take turns here instead of
-        # contending in SQLite's busy handler (which gives up after its timeout)
-        self._write_lock = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        if self._dialect != "sqlite":
-            async with self._engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self._engine.begin() as conn:
-            yield conn
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
-
-    async def _upsert(
-        self,
-        conn: AsyncConnection,
-        table: Table,
-        rows: list[dict[str, Any]],
-        *,
-        update: bool,
-    ) -> None:
-        if not rows:
-            return
-        keys = [c.name for c in table.primary_key.columns]
-        # one statement, compiled once (SQLAlchemy caches it), executed for every row by the
-        # driver's executemany: a multi-row VALUES would be compiled anew for each page
-        stmt = self._insert(table)
-        if update:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys,
-                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-        await conn.execute(stmt, rows)
+class SqlSyncStore(SqlActivityStore):
+    """The ``SyncStore`` port on an ``AsyncEngine`` (``Database.engine``): the synced data
+    here, the request log, sync state and events in ``SqlActivityStore``."""
 
     # -- the completeness ledger -------------------------------------------------------------
     async def cursors(self, connection_id: str) -> list[Cursor]:
@@ -305,28 +252,15 @@ class SqlSyncStore:
         if query.asset is not None:
             stmt = stmt.where(
                 or_(
-                    TRADES.c.symbol.like(f"{_like(query.asset)}/%", escape="\\"),
-                    TRADES.c.symbol.like(f"%/{_like(query.asset)}", escape="\\"),
+                    TRADES.c.symbol.like(f"{like_escaped(query.asset)}/%", escape="\\"),
+                    TRADES.c.symbol.like(f"%/{like_escaped(query.asset)}", escape="\\"),
                 )
             )
         if query.side is not None:
             stmt = stmt.where(TRADES.c.side == query.side)
         async with self._engine.connect() as conn:
             return [
-                TradeRecord(
-                    r.connection_id,
-                    r.symbol,
-                    r.trade_id,
-                    r.order_id,
-                    Side(r.side),
-                    r.price,
-                    r.amount,
-                    r.cost,
-                    r.fee,
-                    r.fee_asset,
-                    r.maker,
-                    r.time_ms,
-                )
+                TradeRecord(**{**r._mapping, "side": Side(r.side)})
                 for r in await conn.execute(stmt)
             ]
 
@@ -340,22 +274,7 @@ class SqlSyncStore:
             stmt = stmt.where(ORDERS.c.status == query.status)
         async with self._engine.connect() as conn:
             return [
-                OrderRecord(
-                    r.connection_id,
-                    r.symbol,
-                    r.order_id,
-                    r.client_order_id,
-                    Side(r.side),
-                    r.type,
-                    OrderStatus(r.status),
-                    r.time_in_force,
-                    r.price,
-                    r.amount,
-                    r.filled,
-                    r.cost,
-                    r.created_ms,
-                    r.updated_ms,
-                )
+                OrderRecord(**{**r._mapping, "side": Side(r.side), "status": OrderStatus(r.status)})
                 for r in await conn.execute(stmt)
             ]
 
@@ -370,17 +289,11 @@ class SqlSyncStore:
         async with self._engine.connect() as conn:
             return [
                 TransferRecord(
-                    r.connection_id,
-                    TransferKind(r.kind),
-                    r.transfer_id,
-                    r.asset,
-                    r.amount,
-                    r.fee,
-                    r.network,
-                    TransferStatus(r.status),
-                    r.tx_id,
-                    r.address,
-                    r.time_ms,
+                    **{
+                        **r._mapping,
+                        "kind": TransferKind(r.kind),
+                        "status": TransferStatus(r.status),
+                    }
                 )
                 for r in await conn.execute(stmt)
             ]
@@ -469,203 +382,3 @@ class SqlSyncStore:
         async with self._engine.connect() as conn:
             # two snapshots taken in the same millisecond: the later row wins
             return {r.connection_id: self._valued(r) for r in await conn.execute(stmt)}
-
-    # -- the request log ---------------------------------------------------------------------
-    async def add_calls(self, calls: Sequence[ExchangeCall]) -> None:
-        if not calls:
-            return
-        rows = [
-            {
-                "at_ms": c.at_ms,
-                "connection_id": c.connection_id,
-                "venue": c.venue,
-                "method": c.method,
-                "path": c.path,
-                "status": c.status,
-                "latency_ms": c.latency_ms,
-                "weight": c.weight,
-                "error_code": c.error_code,
-            }
-            for c in calls
-        ]
-        async with self._writing() as conn:
-            await conn.execute(CALLS.insert(), rows)
-
-    async def calls(self, query: CallQuery) -> list[StoredCall]:
-        conds: list[ColumnElement[bool]] = [CALLS.c.connection_id.in_(query.connection_ids)]
-        if query.status is not None:
-            conds.append(CALLS.c.status == query.status)
-        if query.errors_only:
-            conds.append(or_(CALLS.c.status.is_(None), CALLS.c.status >= 400))
-        if query.method is not None:
-            conds.append(CALLS.c.method == query.method.upper())
-        if query.path_prefix is not None:
-            conds.append(CALLS.c.path.like(f"{_like(query.path_prefix)}%", escape="\\"))
-        if query.since_ms is not None:
-            conds.append(CALLS.c.at_ms >= query.since_ms)
-        if query.until_ms is not None:
-            conds.append(CALLS.c.at_ms < query.until_ms)
-        if query.before is not None:
-            conds.append(CALLS.c.id < query.before)
-        stmt = select(CALLS).where(and_(*conds)).order_by(CALLS.c.id.desc()).limit(query.limit)
-        async with self._engine.connect() as conn:
-            return [
-                StoredCall(
-                    r.id,
-                    ExchangeCall(
-                        r.at_ms,
-                        r.connection_id,
-                        r.venue,
-                        r.method,
-                        r.path,
-                        r.status,
-                        r.latency_ms,
-                        r.weight,
-                        r.error_code,
-                    ),
-                )
-                for r in await conn.execute(stmt)
-            ]
-
-    async def purge_calls(self, before_ms: int) -> int:
-        async with self._writing() as conn:
-            result = await conn.execute(delete(CALLS).where(CALLS.c.at_ms < before_ms))
-            return int(result.rowcount or 0)
-
-    # -- sync state and leases ---------------------------------------------------------------
-    @staticmethod
-    def _state(r: Any) -> SyncState:
-        return SyncState(
-            connection_id=r.connection_id,
-            balance_interval_s=r.balance_interval_s,
-            backfill_days=r.backfill_days,
-            last_attempt_ms=r.last_attempt_ms,
-            last_success_ms=r.last_success_ms,
-            failures=r.failures,
-            last_error_code=r.last_error_code,
-            last_error_message=r.last_error_message,
-            paused_until_ms=r.paused_until_ms,
-            stale_alerted=r.stale_alerted,
-            lease_owner=r.lease_owner,
-            lease_until_ms=r.lease_until_ms,
-            next_balance_ms=r.next_balance_ms,
-            next_history_ms=r.next_history_ms,
-        )
-
-    async def state(self, connection_id: str) -> SyncState | None:
-        return (await self.states([connection_id])).get(connection_id)
-
-    async def states(self, connection_ids: Sequence[str]) -> dict[str, SyncState]:
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(STATE).where(STATE.c.connection_id.in_(list(connection_ids)))
-            )
-            return {r.connection_id: self._state(r) for r in rows}
-
-    async def save_state(self, state: SyncState) -> None:
-        """Save everything but the lease (``claim``/``release`` own it)."""
-        row = {
-            "connection_id": state.connection_id,
-            "balance_interval_s": state.balance_interval_s,
-            "backfill_days": state.backfill_days,
-            "last_attempt_ms": state.last_attempt_ms,
-            "last_success_ms": state.last_success_ms,
-            "failures": state.failures,
-            "last_error_code": state.last_error_code,
-            "last_error_message": state.last_error_message,
-            "paused_until_ms": state.paused_until_ms,
-            "stale_alerted": state.stale_alerted,
-            "next_balance_ms": state.next_balance_ms,
-            "next_history_ms": state.next_history_ms,
-        }
-        stmt = self._insert(STATE).values(**row, lease_owner=None, lease_until_ms=None)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["connection_id"],
-            set_={name: stmt.excluded[name] for name in row if name != "connection_id"},
-        )
-        async with self._writing() as conn:
-            await conn.execute(stmt)
-
-    async def claim(self, connection_id: str, owner: str, *, now_ms: int, until_ms: int) -> bool:
-        stmt = (
-            update(STATE)
-            .where(
-                STATE.c.connection_id == connection_id,
-                or_(
-                    STATE.c.lease_owner.is_(None),
-                    STATE.c.lease_owner == owner,
-                    STATE.c.lease_until_ms < now_ms,
-                ),
-            )
-            .values(lease_owner=owner, lease_until_ms=until_ms)
-        )
-        async with self._writing() as conn:
-            result = await conn.execute(stmt)
-            return bool(result.rowcount)
-
-    async def release(self, connection_id: str, owner: str) -> None:
-        async with self._writing() as conn:
-            await conn.execute(
-                update(STATE)
-                .where(STATE.c.connection_id == connection_id, STATE.c.lease_owner == owner)
-                .values(lease_owner=None, lease_until_ms=None)
-            )
-
-    async def due(self, now_ms: int, *, limit: int) -> list[str]:
-        stmt = (
-            select(STATE.c.connection_id)
-            .where(
-                or_(STATE.c.next_balance_ms <= now_ms, STATE.c.next_history_ms <= now_ms),
-                or_(STATE.c.paused_until_ms.is_(None), STATE.c.paused_until_ms <= now_ms),
-                or_(STATE.c.lease_until_ms.is_(None), STATE.c.lease_until_ms < now_ms),
-            )
-            .order_by(func.min(STATE.c.next_balance_ms, STATE.c.next_history_ms))
-            .limit(limit)
-        )
-        if self._dialect == "postgresql":
-            stmt = stmt.order_by(None).order_by(
-                func.least(STATE.c.next_balance_ms, STATE.c.next_history_ms)
-            )
-        async with self._engine.connect() as conn:
-            return list(await conn.scalars(stmt))
-
-    # -- events ------------------------------------------------------------------------------
-    async def add_event(self, event: Event) -> None:
-        async with self._writing() as conn:
-            await conn.execute(
-                EVENTS.insert().values(
-                    user_id=event.user_id,
-                    connection_id=event.connection_id,
-                    at_ms=event.at_ms,
-                    kind=event.kind.value,
-                    severity=event.severity.value,
-                    message=event.message,
-                    details=event.details,
-                )
-            )
-
-    async def events(
-        self, user_id: str, *, before: int | None = None, limit: int = 100
-    ) -> list[Event]:
-        stmt = select(EVENTS).where(EVENTS.c.user_id == user_id)
-        if before is not None:
-            stmt = stmt.where(EVENTS.c.id < before)
-        stmt = stmt.order_by(EVENTS.c.id.desc()).limit(limit)
-        async with self._engine.connect() as conn:
-            return [
-                Event(
-                    user_id=r.user_id,
-                    connection_id=r.connection_id,
-                    at_ms=r.at_ms,
-                    kind=EventKind(r.kind),
-                    severity=Severity(r.severity),
-                    message=r.message,
-                    details=dict(r.details),
-                    id=r.id,
-                )
-                for r in await conn.execute(stmt)
-            ]
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,153 @@
+"""The request log, sync state with its leases, and events: the ``SyncStore`` port's part that
+records what the sync engine did (``SqlSyncStore`` adds the synced data)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
+
+from tresor.adapters.db.sql_base import SqlStoreBase, like_escaped
+from tresor.adapters.db.tables_sync import EventRow, ExchangeCallRow, SyncStateRow
+from tresor.domain.records import CallQuery, ExchangeCall, StoredCall
+from tresor.domain.sync import Event, EventKind, Severity, SyncState
+
+CALLS: Table = ExchangeCallRow.__table__  # type: ignore[assignment]
+STATE: Table = SyncStateRow.__table__  # type: ignore[assignment]
+EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+_LEASE = ("lease_owner", "lease_until_ms")
+
+
+class SqlActivityStore(SqlStoreBase):
+    # -- the request log ---------------------------------------------------------------------
+    async def add_calls(self, calls: Sequence[ExchangeCall]) -> None:
+        if not calls:
+            return
+        rows = [dataclasses.asdict(c) for c in calls]
+        async with self._writing() as conn:
+            await conn.execute(CALLS.insert(), rows)
+
+    async def calls(self, query: CallQuery) -> list[StoredCall]:
+        c = CALLS.c
+        conds: list[ColumnElement[bool]] = [c.connection_id.in_(query.connection_ids)]
+        if query.status is not None:
+            conds.append(c.status == query.status)
+        if query.errors_only:
+            conds.append(or_(c.status.is_(None), c.status >= 400))
+        if query.method is not None:
+            conds.append(c.method == query.method.upper())
+        if query.path_prefix is not None:
+            conds.append(c.path.like(f"{like_escaped(query.path_prefix)}%", escape="\\"))
+        if query.since_ms is not None:
+            conds.append(c.at_ms >= query.since_ms)
+        if query.until_ms is not None:
+            conds.append(c.at_ms < query.until_ms)
+        if query.before is not None:
+            conds.append(c.id < query.before)
+        stmt = select(CALLS).where(and_(*conds)).order_by(c.id.desc()).limit(query.limit)
+        async with self._engine.connect() as conn:
+            return [
+                StoredCall(r.id, ExchangeCall(**_without(r._mapping, "id")))
+                for r in await conn.execute(stmt)
+            ]
+
+    async def purge_calls(self, before_ms: int) -> int:
+        async with self._writing() as conn:
+            result = await conn.execute(delete(CALLS).where(CALLS.c.at_ms < before_ms))
+            return int(result.rowcount or 0)
+
+    # -- sync state and leases ---------------------------------------------------------------
+    async def state(self, connection_id: str) -> SyncState | None:
+        return (await self.states([connection_id])).get(connection_id)
+
+    async def states(self, connection_ids: Sequence[str]) -> dict[str, SyncState]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(STATE).where(STATE.c.connection_id.in_(list(connection_ids)))
+            )
+            return {r.connection_id: SyncState(**r._mapping) for r in rows}
+
+    async def save_state(self, state: SyncState) -> None:
+        """Save everything but the lease (``claim``/``release`` own it)."""
+        row = _without(dataclasses.asdict(state), *_LEASE)
+        stmt = self._insert(STATE).values(**row, lease_owner=None, lease_until_ms=None)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id"],
+            set_={name: stmt.excluded[name] for name in row if name != "connection_id"},
+        )
+        async with self._writing() as conn:
+            await conn.execute(stmt)
+
+    async def claim(self, connection_id: str, owner: str, *, now_ms: int, until_ms: int) -> bool:
+        stmt = (
+            update(STATE)
+            .where(
+                STATE.c.connection_id == connection_id,
+                or_(
+                    STATE.c.lease_owner.is_(None),
+                    STATE.c.lease_owner == owner,
+                    STATE.c.lease_until_ms < now_ms,
+                ),
+            )
+            .values(lease_owner=owner, lease_until_ms=until_ms)
+        )
+        async with self._writing() as conn:
+            result = await conn.execute(stmt)
+            return bool(result.rowcount)
+
+    async def release(self, connection_id: str, owner: str) -> None:
+        async with self._writing() as conn:
+            await conn.execute(
+                update(STATE)
+                .where(STATE.c.connection_id == connection_id, STATE.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until_ms=None)
+            )
+
+    async def due(self, now_ms: int, *, limit: int) -> list[str]:
+        c = STATE.c
+        earliest = (func.least if self._dialect == "postgresql" else func.min)(
+            c.next_balance_ms, c.next_history_ms
+        )
+        stmt = (
+            select(c.connection_id)
+            .where(
+                or_(c.next_balance_ms <= now_ms, c.next_history_ms <= now_ms),
+                or_(c.paused_until_ms.is_(None), c.paused_until_ms <= now_ms),
+                or_(c.lease_until_ms.is_(None), c.lease_until_ms < now_ms),
+            )
+            .order_by(earliest)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return list(await conn.scalars(stmt))
+
+    # -- events ------------------------------------------------------------------------------
+    async def add_event(self, event: Event) -> None:
+        async with self._writing() as conn:
+            await conn.execute(EVENTS.insert().values(**_without(dataclasses.asdict(event), "id")))
+
+    async def events(
+        self, user_id: str, *, before: int | None = None, limit: int = 100
+    ) -> list[Event]:
+        stmt = select(EVENTS).where(EVENTS.c.user_id == user_id)
+        if before is not None:
+            stmt = stmt.where(EVENTS.c.id < before)
+        stmt = stmt.order_by(EVENTS.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            return [
+                Event(
+                    **{
+                        **r._mapping,
+                        "kind": EventKind(r.kind),
+                        "severity": Severity(r.severity),
+                        "details": dict(r.details),
+                    }
+                )
+                for r in await conn.execute(stmt)
+            ]
+
+
+def _without(mapping: Any, *names: str) -> dict[str, Any]:
+    return {k: v for k, v in dict(mapping).items() if k not in names}

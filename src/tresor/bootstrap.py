@@ -38,7 +38,8 @@ from tresor.services.portfolio import PortfolioService
 from tresor.services.ports import RateBudget, SealedKeyVerifier, TradeKeySealer
 from tresor.services.rewrap import KeyRewrap
 from tresor.services.scheduler import SchedulePolicy, SyncScheduler
-from tresor.services.sync import SyncPolicy, SyncService
+from tresor.services.sync import SyncService
+from tresor.services.sync_health import SyncPolicy
 from tresor.services.verification import (
     DeferredVerification,
     PendingKeyVerification,

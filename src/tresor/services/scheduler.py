@@ -79,7 +79,7 @@ class SyncScheduler:
     async def maintain(self, now_ms: int) -> None:
         """Enrol new connections, raise stale alerts, purge the request log."""
         owners = await self.enroll()
-        await self._sync.check_stale(owners)
+        await self._sync.health.check_stale(owners)
         await self._store.purge_calls(now_ms - self.policy.request_log_days * DAY_MS)
         self._next_maintenance_ms = now_ms + int(self.policy.maintenance_s * 1000)
 

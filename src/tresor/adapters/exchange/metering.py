@@ -45,12 +45,14 @@ class _Answer:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
-    cost: float = 0.0
 
 
 _ANSWER: contextvars.ContextVar[_Answer | None] = contextvars.ContextVar(
     "tresor_exchange_answer", default=None
 )
+# ccxt's cost of the request about to be sent (non-Binance: set by the throttle hook, which
+# ccxt's ``fetch2`` calls just before ``fetch`` in the same task)
+_COST: contextvars.ContextVar[int] = contextvars.ContextVar("tresor_exchange_cost", default=0)
 
 
 def loggable_path(path: str, query: Mapping[str, str]) -> str:
@@ -132,11 +134,7 @@ class Meter:
     async def _throttle(self, cost: Any = None) -> None:
         """ccxt's throttle hook (non-Binance exchanges): charge ccxt's cost for the call."""
         weight = max(1, math.ceil(float(cost if cost is not None else 1)))
-        answer = _ANSWER.get()
-        if answer is None:
-            answer = _Answer()
-            _ANSWER.set(answer)
-        answer.cost = weight
+        _COST.set(weight)
         await self.budget.acquire([self.plan.bucket("ip")], weight, timeout=self.acquire_timeout)
 
     async def _fetch(
@@ -156,8 +154,8 @@ class Meter:
             )
         else:
             kind = "ip"
-            pending = _ANSWER.get()
-            weight = int(pending.cost) if pending is not None else 0
+            weight = _COST.get()
+            _COST.set(0)
         answer = _Answer()
         token = _ANSWER.set(answer)
         started = time.perf_counter()

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tresor.adapters.crypto import (
     EnvelopeVault,
@@ -35,7 +36,7 @@ from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
 from tresor.services.connections import ConnectionRules, ConnectionService
 from tresor.services.portfolio import PortfolioService
-from tresor.services.ports import RateBudget, SealedKeyVerifier, TradeKeySealer
+from tresor.services.ports import PeriodicGate, RateBudget, SealedKeyVerifier, TradeKeySealer
 from tresor.services.rewrap import KeyRewrap
 from tresor.services.scheduler import SchedulePolicy, SyncScheduler
 from tresor.services.sync import SyncService
@@ -45,6 +46,9 @@ from tresor.services.verification import (
     PendingKeyVerification,
     SealedKeyProbe,
 )
+
+if TYPE_CHECKING:
+    from tresor.adapters.queue.redis_queue import RedisJobQueue
 
 
 class SystemClock:
@@ -109,7 +113,9 @@ async def build_runtime(settings: Settings) -> Runtime:
     ``verifying`` until a worker checks them) or ``worker``."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    database = Database(database_url(data_dir, settings.database_url))
+    database = Database(
+        database_url(data_dir, settings.database_url), schema=settings.database_schema
+    )
     try:
         await database.migrate()
         master = settings.master_key.get_secret_value() if settings.master_key else None
@@ -127,14 +133,27 @@ async def build_runtime(settings: Settings) -> Runtime:
     request_log = BufferedRequestLog(store)
     closers: list[Callable[[], Awaitable[None]]] = [database.dispose]
     budget: RateBudget
+    queue: RedisJobQueue | None = None
+    gate: PeriodicGate | None = None
     if settings.redis_url:
         from redis.asyncio import Redis
 
+        from tresor.adapters.queue.redis_queue import RedisJobQueue, RedisPeriodicGate
         from tresor.adapters.ratelimit.redis import RedisRateBudget
 
+        prefix = settings.redis_prefix
         redis_client = Redis.from_url(settings.redis_url)
-        budget = RedisRateBudget(redis_client)
+        budget = RedisRateBudget(redis_client, prefix=f"{prefix}:budget")
         closers.append(redis_client.aclose)
+        if settings.process_role != "api":
+            queue = RedisJobQueue(
+                settings.redis_url,
+                prefix=prefix,
+                concurrency=settings.worker_concurrency,
+                redeliver_after_s=settings.sync_lease_seconds,
+            )
+            gate = RedisPeriodicGate(redis_client, prefix=prefix)
+            closers.append(queue.aclose)
     else:
         budget = InMemoryRateBudget()
     gateway = CcxtGateway(
@@ -199,7 +218,13 @@ async def build_runtime(settings: Settings) -> Runtime:
             store=store,
             uow=database.uow,
             clock=clock,
-            policy=SchedulePolicy(request_log_days=settings.request_log_days),
+            policy=SchedulePolicy(
+                request_log_days=settings.request_log_days,
+                lease_s=settings.sync_lease_seconds,
+                max_parallel=settings.worker_concurrency,
+            ),
+            queue=queue,
+            gate=gate,
         )
     container = Container(
         access=access,

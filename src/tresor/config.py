@@ -8,7 +8,11 @@ TRESOR_ENDPOINTS          '{"sim": {"exchange": "binance", "url": "http://127.0.
 TRESOR_EGRESS_IPS         the addresses users must allow on their keys: '203.0.113.7,...'
 TRESOR_TOKEN_TTL_SECONDS  access token lifetime (default 86400)
 TRESOR_MAX_CONNECTIONS_PER_USER  (default 10)
+TRESOR_DATABASE_SCHEMA    PostgreSQL only: the schema Tresor's tables live in (default public)
 TRESOR_REDIS_URL          redis://host:6379/0: the distributed mode (shared rate budget, job queue)
+TRESOR_REDIS_PREFIX       the prefix of Tresor's Redis keys (default tresor): one per deployment
+TRESOR_WORKER_CONCURRENCY sync jobs one worker process runs at once (default 8)
+TRESOR_SYNC_LEASE_SECONDS how long a dead worker's connection stays claimed (default 600)
 TRESOR_REQUEST_LOG_DAYS   how long the exchange request log is kept (default 30)
 TRESOR_STALE_AFTER_SECONDS  alert when a connection has not synced for this long (default 300)
 TRESOR_PORTFOLIO_QUOTE    the currency portfolios are valued in (default USD)
@@ -48,6 +52,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
+    database_schema: str | None = None
     master_key: SecretStr | None = None
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     egress_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -64,6 +69,9 @@ class Settings(BaseSettings):
     process_role: Literal["all", "api", "worker"] = "all"
     # the distributed mode: Redis holds the shared rate budget and the job queue
     redis_url: str | None = None
+    redis_prefix: str = Field(default="tresor", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    sync_lease_seconds: float = Field(default=600.0, ge=3)
     exchange_timeout_ms: int = Field(default=10_000, ge=100)
     request_log_days: int = Field(default=30, ge=1)
     stale_after_seconds: int = Field(default=300, ge=10)

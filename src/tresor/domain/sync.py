@@ -81,3 +81,25 @@ def backoff_seconds(
     (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
     ceiling = min(cap, base * (2 ** max(0, attempt)))
     return (rng or random).uniform(0, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncJob:
+    """One connection's due sync, handed from the process that claimed it to the worker that
+    runs it. ``lease_owner`` is the token of the claim: the worker renews the lease under it
+    while it works, and drops the job if the lease has passed to another claim meanwhile."""
+
+    connection_id: str
+    history: bool
+    lease_owner: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connection_id": self.connection_id,
+            "history": self.history,
+            "lease_owner": self.lease_owner,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SyncJob:
+        return cls(str(data["connection_id"]), bool(data["history"]), str(data["lease_owner"]))

@@ -6,7 +6,7 @@ the same contract suites as the real ones so they cannot drift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -38,7 +38,7 @@ from tresor.domain.records import (
     ValuedSnapshot,
 )
 from tresor.domain.secrets import Secret
-from tresor.domain.sync import Event, SyncState
+from tresor.domain.sync import Event, SyncJob, SyncState
 
 
 class Clock(Protocol):
@@ -329,3 +329,31 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+
+
+class JobQueue(Protocol):
+    """Where claimed sync jobs wait for a worker: in-process in the embedded default, a queue
+    engine on Redis in the distributed mode (``adapters.queue``). Delivery is at least once:
+    a job whose worker died is handed to another one; the lease (``SyncStore.claim``) keeps two
+    workers from running one connection at once."""
+
+    async def submit(self, job: SyncJob) -> None:
+        """Queue ``job`` for some worker."""
+        ...
+
+    async def serve(self, handler: Callable[[SyncJob], Awaitable[None]]) -> None:
+        """Run ``handler`` on the jobs this process takes from the queue, until cancelled."""
+        ...
+
+    async def backlog(self) -> int:
+        """Jobs submitted and not finished yet, by any worker."""
+        ...
+
+
+class PeriodicGate(Protocol):
+    """Lets one process, of all those scheduling, run a periodic chore per period."""
+
+    async def turn(self, name: str, period_s: float) -> bool:
+        """True when this call opens a new period for ``name`` (the caller does the chore);
+        False when another call, here or in another process, already did in this period."""
+        ...

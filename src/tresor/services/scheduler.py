@@ -1,17 +1,22 @@
-"""``SyncScheduler``: the periodic jobs of every connection, run by whichever process has the
-worker role (the embedded default runs it inside ``tresor serve``).
+"""``SyncScheduler``: the periodic jobs of every connection, run by whichever processes have the
+worker role (the embedded default runs them inside ``tresor serve``).
 
 A round (``tick``):
 
-1. every ``maintenance_s`` (and at the first round): every connection gets a ``SyncState`` the
-   first time it is seen (due at once), stale connections raise their alert, and the request
-   log is purged past its retention;
+1. once per ``maintenance_s`` across all processes (a ``PeriodicGate``): every connection gets
+   a ``SyncState`` the first time it is seen (due at once), stale connections raise their
+   alert, and the request log is purged past its retention;
 2. the connections whose balance or history sync is due, not paused and not leased, are
-   claimed (``SyncStore.claim``: an atomic conditional update, so with several processes each
-   connection goes to exactly one of them, and a periodic job never runs twice) and synced,
-   ``max_parallel`` at a time; the lease is released afterwards, or expires if the process
-   dies, so another one takes over;
-3. stale connections raise their alert; the request log is purged past its retention.
+   claimed (``SyncStore.claim``: an atomic conditional update, so with several processes
+   scheduling each due job is claimed by exactly one of them: a periodic job never runs twice);
+3. each claimed job (``SyncJob``, carrying the claim's token) runs here, ``max_parallel`` at a
+   time, or, in the distributed mode, goes to the ``JobQueue`` that any worker takes it from.
+
+Running a job (``run_job``, the same in both modes) first renews the lease under the job's
+token: if the lease has meanwhile expired and passed to another claim (a job redelivered after
+its worker died, say) the job is dropped, so no connection is ever worked on by two workers at
+once. The lease is renewed every third of ``lease_s`` while the job runs and released at its
+end; if the worker dies, it expires and the connection is claimed again.
 
 A history sync runs every ``balance_interval_s`` too: once caught up it costs one request per
 active market; balances alone are taken when only they are due.
@@ -20,13 +25,14 @@ active market; balances alone are taken when only they are due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
 
 from tresor.domain.errors import TresorError
-from tresor.domain.sync import SyncState
-from tresor.services.ports import Clock, SyncStore, UnitOfWorkFactory
+from tresor.domain.sync import SyncJob, SyncState
+from tresor.services.ports import Clock, JobQueue, PeriodicGate, SyncStore, UnitOfWorkFactory
 from tresor.services.sync import SyncService
 
 log = logging.getLogger(__name__)
@@ -36,10 +42,25 @@ DAY_MS = 86_400_000
 @dataclass(frozen=True)
 class SchedulePolicy:
     lease_s: float = 600.0
-    max_parallel: int = 8
-    batch: int = 100
+    max_parallel: int = 8  # jobs run at once by this process (in process mode)
+    batch: int = 100  # claims per round at most
+    max_backlog: int = 1_000  # queued jobs beyond which no more are claimed (queue mode)
     request_log_days: int = 30
     maintenance_s: float = 10.0  # enrolment of new connections, stale alerts, log purge
+
+
+class _EveryCall:
+    """The gate of a scheduler that is alone: every period is its own."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, float] = {}
+
+    async def turn(self, name: str, period_s: float) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now < self._next.get(name, 0.0):
+            return False
+        self._next[name] = now + period_s
+        return True
 
 
 class SyncScheduler:
@@ -52,6 +73,8 @@ class SyncScheduler:
         clock: Clock,
         policy: SchedulePolicy | None = None,
         owner: str | None = None,
+        queue: JobQueue | None = None,
+        gate: PeriodicGate | None = None,
     ) -> None:
         self._sync = sync
         self._store = store
@@ -59,9 +82,10 @@ class SyncScheduler:
         self._clock = clock
         self.policy = policy or SchedulePolicy()
         self.owner = owner or uuid.uuid4().hex
+        self.queue = queue
+        self._gate: PeriodicGate = gate or _EveryCall()
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.policy.max_parallel)
-        self._next_maintenance_ms = 0
 
     def _now(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
@@ -81,56 +105,98 @@ class SyncScheduler:
         owners = await self.enroll()
         await self._sync.health.check_stale(owners)
         await self._store.purge_calls(now_ms - self.policy.request_log_days * DAY_MS)
-        self._next_maintenance_ms = now_ms + int(self.policy.maintenance_s * 1000)
 
     async def tick(self) -> int:
-        """One round; returns how many syncs were started (they run in the background: ``drain``
-        waits for them)."""
+        """One round; returns how many jobs were claimed (they run in the background, here or
+        on a worker: ``drain`` waits for those run here)."""
         now = self._now()
-        if now >= self._next_maintenance_ms:
+        if await self._gate.turn("maintenance", self.policy.maintenance_s):
             await self.maintain(now)
+        room = self.policy.batch
+        if self.queue is not None:
+            room = min(room, self.policy.max_backlog - await self.queue.backlog())
         started = 0
-        for cid in await self._store.due(now, limit=self.policy.batch):
-            if self._slots.locked():
+        if room <= 0:
+            return 0
+        states = await self._store.states(await self._store.due(now, limit=room))
+        for cid, state in states.items():
+            if self.queue is None and self._slots.locked():
                 break
+            token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
             until = now + int(self.policy.lease_s * 1000)
-            if not await self._store.claim(cid, self.owner, now_ms=now, until_ms=until):
+            if not await self._store.claim(cid, token, now_ms=now, until_ms=until):
                 continue  # another process has it
-            await self._slots.acquire()
-            task = asyncio.create_task(self._job(cid, now))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            job = SyncJob(cid, history=state.next_history_ms <= now, lease_owner=token)
+            if self.queue is not None:
+                await self.queue.submit(job)
+            else:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._run_here(job))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
             started += 1
         return started
 
-    async def _job(self, connection_id: str, now: int) -> None:
+    async def _run_here(self, job: SyncJob) -> None:
         try:
-            state = await self._store.state(connection_id)
+            await self.run_job(job)
+        finally:
+            self._slots.release()
+
+    async def run_job(self, job: SyncJob) -> None:
+        """Run one claimed job, if its lease is still its own."""
+        cid = job.connection_id
+        now = self._now()
+        lease_ms = int(self.policy.lease_s * 1000)
+        if not await self._store.claim(cid, job.lease_owner, now_ms=now, until_ms=now + lease_ms):
+            log.info("job for %s dropped: its lease passed to another claim", cid)
+            return
+        log.info("job start connection=%s worker=%s", cid, self.owner)
+        keeper = asyncio.create_task(self._keep_lease(job))
+        try:
+            state = await self._store.state(cid)
             if state is None:
                 return
-            history = state.next_history_ms <= now
             try:
-                await self._sync.sync(connection_id, history=history)
+                await self._sync.sync(cid, history=job.history)
             except TresorError as error:  # recorded on the connection by the sync service
                 if error.code == "validation_failed":  # disabled, or no usable key
                     await self._store.save_state(
                         _later(state, now + state.balance_interval_s * 1000)
                     )
-                log.info("sync of %s failed: %s", connection_id, error.code)
+                log.info("sync of %s failed: %s", cid, error.code)
             except Exception:
-                log.exception("sync of %s failed unexpectedly", connection_id)
+                log.exception("sync of %s failed unexpectedly", cid)
         finally:
-            await self._store.release(connection_id, self.owner)
-            self._slots.release()
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            log.info("job end connection=%s worker=%s", cid, self.owner)  # before: still ours
+            await self._store.release(cid, job.lease_owner)
+
+    async def _keep_lease(self, job: SyncJob) -> None:
+        lease_ms = int(self.policy.lease_s * 1000)
+        while True:
+            await asyncio.sleep(self.policy.lease_s / 3)
+            now = self._now()
+            renewed = await self._store.claim(
+                job.connection_id, job.lease_owner, now_ms=now, until_ms=now + lease_ms
+            )
+            if not renewed:  # pragma: no cover - only if this process stalled past its lease
+                log.warning("lost the lease of %s while syncing it", job.connection_id)
 
     async def drain(self) -> None:
-        """Wait for the syncs started so far."""
+        """Wait for the jobs run here so far."""
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
     async def run(self, interval: float = 1.0) -> None:
-        """Tick every ``interval`` seconds until cancelled; running syncs are cancelled too
-        (their cursors keep what was stored; leases expire)."""
+        """Tick every ``interval`` seconds until cancelled; in queue mode this process also
+        works on the queue's jobs. Running jobs are cancelled with it (their cursors keep what
+        was stored; their leases expire, or, queued, they are redelivered)."""
+        worker = (
+            asyncio.create_task(self.queue.serve(self.run_job)) if self.queue is not None else None
+        )
         try:
             while True:
                 try:
@@ -139,9 +205,10 @@ class SyncScheduler:
                     log.exception("a scheduler round failed; the next one retries")
                 await asyncio.sleep(interval)
         finally:
-            for task in list(self._running):
+            pending = [*self._running, *([worker] if worker is not None else [])]
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*list(self._running), return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _later(state: SyncState, at_ms: int) -> SyncState:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from tresor.adapters.cache.memory import InMemoryMarketCache
 from tresor.adapters.crypto import (
     EnvelopeVault,
     PublicKeySealer,
@@ -35,8 +36,15 @@ from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
 from tresor.services.connections import ConnectionRules, ConnectionService
+from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
-from tresor.services.ports import PeriodicGate, RateBudget, SealedKeyVerifier, TradeKeySealer
+from tresor.services.ports import (
+    MarketCache,
+    PeriodicGate,
+    RateBudget,
+    SealedKeyVerifier,
+    TradeKeySealer,
+)
 from tresor.services.rewrap import KeyRewrap
 from tresor.services.scheduler import SchedulePolicy, SyncScheduler
 from tresor.services.sync import SyncService
@@ -133,17 +141,20 @@ async def build_runtime(settings: Settings) -> Runtime:
     request_log = BufferedRequestLog(store)
     closers: list[Callable[[], Awaitable[None]]] = [database.dispose]
     budget: RateBudget
+    market_cache: MarketCache
     queue: RedisJobQueue | None = None
     gate: PeriodicGate | None = None
     if settings.redis_url:
         from redis.asyncio import Redis
 
+        from tresor.adapters.cache.redis import RedisMarketCache
         from tresor.adapters.queue.redis_queue import RedisJobQueue, RedisPeriodicGate
         from tresor.adapters.ratelimit.redis import RedisRateBudget
 
         prefix = settings.redis_prefix
         redis_client = Redis.from_url(settings.redis_url)
         budget = RedisRateBudget(redis_client, prefix=f"{prefix}:budget")
+        market_cache = RedisMarketCache(redis_client, prefix=f"{prefix}:market")
         closers.append(redis_client.aclose)
         if settings.process_role != "api":
             queue = RedisJobQueue(
@@ -156,6 +167,7 @@ async def build_runtime(settings: Settings) -> Runtime:
             closers.append(queue.aclose)
     else:
         budget = InMemoryRateBudget()
+        market_cache = InMemoryMarketCache()
     gateway = CcxtGateway(
         egress_ips=settings.egress_ips,
         clock=clock,
@@ -232,6 +244,9 @@ async def build_runtime(settings: Settings) -> Runtime:
         sync=sync,
         store=store,
         portfolio=PortfolioService(uow=database.uow, store=store, clock=clock),
+        market=MarketDataService(
+            gateway=gateway, cache=market_cache, clock=clock, endpoints=endpoints_of(settings)
+        ),
         egress_ips=tuple(settings.egress_ips),
     )
     runtime = Runtime(

@@ -1,8 +1,10 @@
-"""A venue clock the test moves: wall time plus a shift that only grows."""
+"""Clocks tests move: a venue clock (wall time plus a shift that only grows) and a fake
+services clock that stands still until told to move."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 DAY_MS = 86_400_000
 DAY_END_MARGIN_MS = 5 * 60_000
@@ -30,3 +32,20 @@ class SimClock:
         if DAY_MS - target % DAY_MS < DAY_END_MARGIN_MS:
             target += DAY_MS - target % DAY_MS
         self.advance(target + lead_ms - now)
+
+
+class FakeClock:
+    """A services ``Clock`` that moves only when the test says so; ``seconds`` is the same time
+    as a float, for adapters that take a clock of seconds (the in-memory caches)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.t = start or datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.t
+
+    def seconds(self) -> float:
+        return self.t.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)

@@ -8,6 +8,8 @@ message and the remedy. The tree::
     │   ├── InvalidScope                invalid_scope (OAuth2)
     │   ├── UnknownExchange             unknown_exchange
     │   ├── UnknownEndpoint             unknown_endpoint
+    │   ├── UnknownSymbol               unknown_symbol (market data)
+    │   ├── UnsupportedTimeframe        unsupported_timeframe (market data)
     │   ├── DuplicateLabel              duplicate_label
     │   └── ConnectionLimitReached      connection_limit_reached
     ├── NotFound                        not_found (also for objects of another user)
@@ -28,7 +30,8 @@ message and the remedy. The tree::
     └── ExchangeTrouble                 the exchange, not the key (retry later)
         ├── ExchangeUnavailable         exchange_unavailable
         ├── RateLimited                 rate_limited
-        ├── RateBudgetExhausted         rate_budget_exhausted (our own budget, not the exchange)
+        ├── RateBudgetExhausted         rate_budget_exhausted (our own budget, not the exchange;
+        │                               retry_after: when it has room again, if known)
         └── ClockSkew                   clock_skew
 """
 
@@ -90,6 +93,21 @@ class UnknownEndpoint(InputError):
         "Leave 'endpoint' out to use the exchange itself, or use one of the endpoints the "
         "operator configured (TRESOR_ENDPOINTS)."
     )
+
+
+class UnknownSymbol(InputError):
+    code = "unknown_symbol"
+    default_message = "The exchange has no market with that symbol."
+    default_remedy = (
+        "Give a unified symbol, BASE/QUOTE in capitals (e.g. BTC/USDT); "
+        "GET /v1/markets/{endpoint}/symbols lists the endpoint's markets."
+    )
+
+
+class UnsupportedTimeframe(InputError):
+    code = "unsupported_timeframe"
+    default_message = "The exchange does not offer candles of that timeframe."
+    default_remedy = "Use one of the timeframes listed in the details (and by GET /v1/markets)."
 
 
 class DuplicateLabel(InputError):
@@ -252,12 +270,17 @@ class RateBudgetExhausted(ExchangeTrouble):
         "If it keeps happening, sync less often or spread the connections over more IP addresses."
     )
 
-    def __init__(self, bucket: str, timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, bucket: str, timeout: float, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.bucket = bucket
         self.timeout = timeout
+        self.retry_after = retry_after
         self.details.setdefault("bucket", bucket)
         self.details.setdefault("timeout", timeout)
+        if retry_after is not None:
+            self.details.setdefault("retry_after", round(retry_after, 3))
 
 
 class ClockSkew(ExchangeTrouble):

@@ -20,6 +20,7 @@ from tresor.domain.connections import (
     ExchangeTarget,
     SealedCredentials,
 )
+from tresor.domain.market import Candles, MarketRecord, Observed, OrderBook, Ticker
 from tresor.domain.ratelimits import Bucket
 from tresor.domain.records import (
     BalanceSnapshot,
@@ -116,7 +117,8 @@ class RateBudget(Protocol):
         blocked), then charge them all at once: never some of them.
 
         Raises:
-            RateBudgetExhausted: ``timeout`` seconds passed first; nothing was charged.
+            RateBudgetExhausted: ``timeout`` seconds passed first; nothing was charged. Its
+                ``retry_after`` is how long the full bucket was still to stay full.
             ValueError: ``weight`` is negative or above a bucket's limit (it could never fit).
         """
         ...
@@ -141,6 +143,82 @@ class RequestLog(Protocol):
     request: entries are buffered and written in batches."""
 
     def record(self, call: ExchangeCall) -> None: ...
+
+
+class MarketSource(Protocol):
+    """Public market data of one exchange endpoint, read without a key through the exchange
+    library's unified calls. Every request is charged to the rate budget *without waiting*:
+    when the budget has no room right now the call raises ``RateBudgetExhausted`` at once (a
+    cache answers instead, or the caller retries later)."""
+
+    exchange: str
+
+    async def symbols(self) -> frozenset[str]:
+        """The unified symbols of the endpoint's markets (loaded once, refreshed hourly).
+
+        Raises:
+            ExchangeTrouble: the markets could not be loaded (and never were).
+        """
+        ...
+
+    def timeframes(self) -> tuple[str, ...]:
+        """The candle timeframes the exchange offers ("1m", "1h", "1d" ...); no request."""
+        ...
+
+    def book_limit(self, depth: int) -> int:
+        """How many levels to ask for when ``depth`` are wanted: the most that cost the same
+        request weight (Binance: 100 for any depth up to 100), so one cached book serves many
+        depths."""
+        ...
+
+    async def ticker(self, symbol: str) -> Ticker:
+        """Raises: ExchangeTrouble, ValidationFailed (the exchange refused the request)."""
+        ...
+
+    async def order_book(self, symbol: str, limit: int) -> OrderBook:
+        """Raises: ExchangeTrouble, ValidationFailed."""
+        ...
+
+    async def candles(
+        self, symbol: str, timeframe: str, *, since_ms: int | None, limit: int
+    ) -> Candles:
+        """The ``limit`` candles from ``since_ms`` on (None: the latest), oldest first.
+
+        Raises: ExchangeTrouble, ValidationFailed."""
+        ...
+
+
+class MarketGateway(Protocol):
+    def market(self, target: ExchangeTarget) -> MarketSource:
+        """The endpoint's market data source (one per endpoint, kept open by the gateway).
+
+        Raises:
+            UnknownExchange: ``target.exchange`` is not an exchange the gateway knows.
+        """
+        ...
+
+
+class MarketCache(Protocol):
+    """Recently read market data, by key. In memory in the embedded default; in Redis, shared
+    by every process, in the distributed mode. ``claim``/``release`` elect the one process that
+    asks the exchange when several miss the same key at once (single flight across processes;
+    within a process the service coalesces requests itself)."""
+
+    async def get(self, key: str) -> Observed[MarketRecord] | None: ...
+
+    async def put(self, key: str, entry: Observed[MarketRecord], *, keep_seconds: float) -> None:
+        """Store ``entry`` for ``keep_seconds`` (past its time to live: a stale answer is better
+        than none when the exchange cannot be asked)."""
+        ...
+
+    async def claim(self, key: str, *, seconds: float) -> str | None:
+        """A token if this caller may fetch ``key`` now (nobody else is fetching it, or the
+        other's claim is older than ``seconds``); None while another process fetches it."""
+        ...
+
+    async def release(self, key: str, token: str) -> None:
+        """End the claim ``token`` on ``key`` (a claim that expired meanwhile is left alone)."""
+        ...
 
 
 class HistorySource(Protocol):

@@ -97,6 +97,25 @@ async def test_timeout_raises_the_domain_error_without_charging(budget: RateBudg
     assert await budget.used(bucket) == 95
 
 
+async def test_no_room_now_says_when_the_full_bucket_has_room_again(budget: RateBudget) -> None:
+    window = weight_bucket(window=LONG)
+    blocked = Bucket("binance:ip:198.51.100.1:weight", limit=100, window_seconds=LONG)
+    await next_window(LONG)
+    await budget.acquire([window], 100)
+    with pytest.raises(RateBudgetExhausted) as full:
+        await budget.acquire([window], 1, timeout=0)
+    rest_of_window = LONG - time.time() % LONG
+    assert full.value.retry_after is not None
+    assert rest_of_window - 0.05 <= full.value.retry_after <= rest_of_window + 0.05
+    assert full.value.details["retry_after"] == round(full.value.retry_after, 3)
+    await budget.block(blocked, 0.5)
+    with pytest.raises(RateBudgetExhausted) as banned:
+        await budget.acquire([blocked], 1, timeout=0)
+    assert banned.value.retry_after is not None
+    assert 0.3 <= banned.value.retry_after <= 0.5
+    assert await budget.used(window) == 100
+
+
 @pytest.mark.parametrize("weight", [101, -1])
 async def test_a_weight_that_can_never_fit_is_a_programming_error(
     budget: RateBudget, weight: int

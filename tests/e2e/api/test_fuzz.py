@@ -36,12 +36,19 @@ def printable(value: Any) -> Any:
 
 
 def steer(case: schemathesis.Case, connection_id: str, aim: bool) -> None:
-    """With ``aim``, point the case at the real connection, new connections at the simulated
-    exchange and made-up keys in a shape it takes, so they reach it. Either way, a new
-    connection never leaves for a real exchange (no ``endpoint``: the exchange's own servers)."""
+    """With ``aim``, point the case at the real connection, market data at the simulated
+    exchange's endpoint, new connections at the simulated exchange and made-up keys in a shape
+    it takes, so they reach it. Either way, a new connection never leaves for a real exchange
+    (no ``endpoint``: the exchange's own servers)."""
     body = case.body
     if aim and "connection_id" in (case.path_parameters or {}):
         case.path_parameters = {**case.path_parameters, "connection_id": connection_id}
+    if aim and "endpoint" in (case.path_parameters or {}):
+        case.path_parameters = {**case.path_parameters, "endpoint": "sim"}
+        query = case.query
+        if isinstance(query, dict) and len(str(query.get("symbol", ""))) % 2 == 0:
+            # half of these also name a listed market, so the other parameters reach it
+            case.query = {**query, "symbol": "BTC/USDT"}
     if aim and isinstance(body, dict) and "/keys/" in case.operation.path:
         case.body = {name: printable(value) for name, value in body.items()}
     if isinstance(body, dict) and case.operation.path == "/v1/connections":

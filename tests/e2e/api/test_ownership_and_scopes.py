@@ -25,6 +25,7 @@ class Route:
     body: str | None = None  # "connection" or "key"
     values: tuple[tuple[str, str], ...] = ()  # fixed path parameters besides the id
     query_id: bool = False  # takes the connection id as the ``connection_id`` query filter
+    query: str = ""  # fixed query parameters
 
     @property
     def takes_id(self) -> bool:
@@ -34,7 +35,9 @@ class Route:
         url = self.path.replace("{connection_id}", connection_id)
         for name, value in self.values:
             url = url.replace("{" + name + "}", value)
-        return f"{url}?connection_id={connection_id}" if self.query_id else url
+        if self.query_id:
+            return f"{url}?connection_id={connection_id}"
+        return f"{url}?{self.query}" if self.query else url
 
     def __str__(self) -> str:
         return f"{self.method} {self.url('{id}')}"
@@ -68,6 +71,22 @@ ROUTES = [
     Route("GET", "/v1/events", "read"),
     Route("GET", "/v1/schemas", "read"),
     Route("GET", "/v1/schemas/{name}", "read", values=(("name", "trade"),)),
+    Route("GET", "/v1/markets", "read"),
+    *(
+        Route(
+            "GET",
+            f"/v1/markets/{{endpoint}}/{data}",
+            "read",
+            values=(("endpoint", "sim"),),
+            query=q,
+        )
+        for data, q in (
+            ("symbols", ""),
+            ("ticker", "symbol=BTC/USDT"),
+            ("order_book", "symbol=BTC/USDT&depth=5"),
+            ("candles", "symbol=BTC/USDT&timeframe=1m&limit=2"),
+        )
+    ),
 ]
 WITH_ID = [r for r in ROUTES if r.takes_id]
 SCOPED = [r for r in ROUTES if r.scope is not None]

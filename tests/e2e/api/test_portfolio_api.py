@@ -191,7 +191,7 @@ async def test_the_record_schemas_are_draft_2020_12_and_describe_what_the_api_an
     await save(api, Dataset.TRADES, [trade(a, 1)])
     index = (await api.http.get("/v1/schemas", headers=headers)).json()
     names = [item["name"] for item in index["items"]]
-    assert names == ["ticker", "order_book", "balances", "trade", "order", "transfer"]
+    assert names == ["ticker", "order_book", "candles", "balances", "trade", "order", "transfer"]
     for name in names:
         schema = (await api.http.get(f"/v1/schemas/{name}", headers=headers)).json()
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -201,5 +201,5 @@ async def test_the_record_schemas_are_draft_2020_12_and_describe_what_the_api_an
     item = (await api.http.get("/v1/trades", headers=headers)).json()["items"][0]
     assert jsonschema_rs.Draft202012Validator(trade_schema).is_valid(item)
     assert not jsonschema_rs.Draft202012Validator(trade_schema).is_valid({**item, "price": 1.5})
-    missing = await api.http.get("/v1/schemas/candles", headers=headers)
+    missing = await api.http.get("/v1/schemas/withdrawal", headers=headers)
     assert_problem(missing, 404, "not_found")

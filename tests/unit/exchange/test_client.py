@@ -36,6 +36,8 @@ ALLOWED = {
     "fetch_withdrawals",
     "fetch_tickers",
     "markets",
+    "timeframes",  # candle timeframes ccxt knows (no request)
+    "timeframe_seconds",
     "rate_limit_ms",
     "binance_raw",  # a fixed map of read endpoints (test below)
     # trading

@@ -303,6 +303,17 @@ class ExchangeClient:
         """The markets ``load_markets`` loaded, by unified symbol."""
         return dict(self._ex.markets or {})
 
+    def timeframes(self) -> tuple[str, ...]:
+        """The candle timeframes ccxt knows the exchange offers (``fetch_ohlcv``), none if it
+        offers no candles."""
+        if not self.has("fetchOHLCV"):
+            return ()
+        return tuple(str(name) for name in (self._ex.timeframes or {}))
+
+    def timeframe_seconds(self, timeframe: str) -> int:
+        """ccxt's length of a timeframe (a month counts 30 days, a year 365)."""
+        return int(self._ex.parse_timeframe(timeframe))
+
     # -- raw Binance history (parsed by ``history_binance``; ccxt's unified parsing is the
     # bottleneck of a bulk backfill) ----------------------------------------------------------
     async def binance_raw(self, call: str, params: dict[str, Any]) -> Any:

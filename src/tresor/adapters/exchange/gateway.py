@@ -17,13 +17,25 @@ from tresor.adapters.exchange.client import (
 )
 from tresor.adapters.exchange.history_binance import BinanceHistory
 from tresor.adapters.exchange.history_generic import GenericHistory
-from tresor.adapters.exchange.metering import Meter
+from tresor.adapters.exchange.market import CcxtMarket
+from tresor.adapters.exchange.metering import DEFAULT_ACQUIRE_TIMEOUT, Meter
 from tresor.adapters.exchange.probes import probe_key
 from tresor.adapters.exchange.redact import SecretRedactor
 from tresor.adapters.exchange.weights import binance_plan, generic_plan, venue_name
 from tresor.domain.connections import CapabilityReport, Credentials, ExchangeTarget
 from tresor.domain.errors import UnknownExchange
-from tresor.services.ports import Clock, ExchangeGateway, HistorySource, RateBudget, RequestLog
+from tresor.domain.secrets import Secret
+from tresor.services.ports import (
+    Clock,
+    ExchangeGateway,
+    HistorySource,
+    MarketGateway,
+    RateBudget,
+    RequestLog,
+)
+
+# public market data needs no key (ccxt sends none for public calls)
+_NO_KEY = Credentials(api_key=Secret(""), secret=Secret(""))
 
 
 class CcxtGateway:
@@ -56,6 +68,7 @@ class CcxtGateway:
         self.redactor = SecretRedactor()
         self.redactor.install()
         self._open: set[ExchangeClient] = set()
+        self._markets: dict[ExchangeTarget, CcxtMarket] = {}
         self._closed = False
 
     def supports(self, exchange: str) -> bool:
@@ -64,7 +77,13 @@ class CcxtGateway:
     def now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
 
-    def _meter(self, target: ExchangeTarget, connection_id: str | None) -> Meter | None:
+    def _meter(
+        self,
+        target: ExchangeTarget,
+        connection_id: str | None,
+        *,
+        acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+    ) -> Meter | None:
         if self.budget is None:
             return None
         ip = self.egress_ips[0] if self.egress_ips else "default"
@@ -81,6 +100,7 @@ class CcxtGateway:
             connection_id=connection_id,
             now_ms=self.now_ms,
             exact_weights=exact,
+            acquire_timeout=acquire_timeout,
         )
 
     async def history(
@@ -134,6 +154,34 @@ class CcxtGateway:
         self._open.add(client)
         return client
 
+    def market(self, target: ExchangeTarget) -> CcxtMarket:
+        """The endpoint's public market data: one keyless client per endpoint, kept open until
+        ``aclose``. Its requests are charged to the budget with no wait (``acquire_timeout``
+        0): no room now is ``RateBudgetExhausted`` at once, for the cache to answer instead.
+
+        Raises:
+            UnknownExchange: ``target.exchange`` is not a ccxt exchange id.
+            ValidationFailed: ``target.url`` is not a scheme and a host.
+        """
+        found = self._markets.get(target)
+        if found is not None:
+            return found
+        if self._closed:
+            raise RuntimeError("the exchange gateway is closed")
+        if not self.supports(target.exchange):
+            raise UnknownExchange(details={"exchange": target.exchange})
+        client = ExchangeClient.open(
+            target,
+            _NO_KEY,
+            egress_ips=self.egress_ips,
+            redactor=self.redactor,
+            timeout_ms=self.timeout_ms,
+            verbose=self.verbose,
+            meter=self._meter(target, None, acquire_timeout=0.0),
+        )
+        market = self._markets[target] = CcxtMarket(client, now_ms=self.now_ms)
+        return market
+
     async def probe(self, target: ExchangeTarget, credentials: Credentials) -> CapabilityReport:
         """Authenticate with the key and report what it can do; failures are in the report.
 
@@ -156,8 +204,11 @@ class CcxtGateway:
         self._closed = True
         while self._open:
             await self._release(self._open.pop())
+        while self._markets:
+            await self._markets.popitem()[1].aclose()
         self.redactor.uninstall()
 
 
 if TYPE_CHECKING:  # mypy proves the gateway implements the port
     _port: type[ExchangeGateway] = CcxtGateway
+    _market_port: type[MarketGateway] = CcxtGateway

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from tresor.adapters.exchange.weights import USAGE_HEADERS, BudgetPlan, binance_weight
+from tresor.domain.errors import ValidationFailed
 from tresor.domain.records import ExchangeCall
 from tresor.services.ports import RateBudget, RequestLog
 
@@ -149,9 +150,16 @@ class Meter:
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         if self.exact_weights:
             kind, weight = binance_weight(method, parts.path, query)
-            await self.budget.acquire(
-                [self.plan.bucket(kind)], weight, timeout=self.acquire_timeout
-            )
+            bucket = self.plan.bucket(kind)
+            if weight > bucket.limit:  # (an endpoint configured with a tiny weight_per_minute)
+                raise ValidationFailed(
+                    f"This request costs {weight} request weight, more than the endpoint's "
+                    f"budget of {bucket.limit} per minute: it could never be sent.",
+                    remedy="Ask for less (a smaller depth or limit), or ask the operator to "
+                    "raise the endpoint's weight_per_minute.",
+                    details={"weight": weight, "limit": bucket.limit},
+                )
+            await self.budget.acquire([bucket], weight, timeout=self.acquire_timeout)
         else:
             kind = "ip"
             weight = _COST.get()

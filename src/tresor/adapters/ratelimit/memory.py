@@ -56,7 +56,7 @@ class InMemoryRateBudget:
             if deadline is not None:
                 remaining = deadline - now
                 if remaining <= 0:
-                    raise RateBudgetExhausted(bucket=full, timeout=timeout or 0.0)
+                    raise RateBudgetExhausted(bucket=full, timeout=timeout or 0.0, retry_after=wait)
                 wait = min(wait, remaining)
             await self._sleep(wait)
 

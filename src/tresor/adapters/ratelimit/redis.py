@@ -152,7 +152,9 @@ class RedisRateBudget:
             if deadline is not None:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise RateBudgetExhausted(bucket=buckets[full - 1].key, timeout=timeout or 0.0)
+                    raise RateBudgetExhausted(
+                        bucket=buckets[full - 1].key, timeout=timeout or 0.0, retry_after=wait
+                    )
                 wait = min(wait, remaining)
             await asyncio.sleep(wait)
 

@@ -15,6 +15,7 @@ from tresor.entrypoints.api.routes import (
     activity,
     auth,
     connections,
+    markets,
     portfolio,
     records,
     schemas,
@@ -41,6 +42,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(records.router)
     app.include_router(activity.router)
     app.include_router(schemas.router)
+    app.include_router(markets.router)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tresor.services.access import AccessService
 from tresor.services.connections import ConnectionService
+from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
 from tresor.services.ports import SyncStore
 from tresor.services.sync import SyncService
@@ -19,6 +20,7 @@ class Container:
     sync: SyncService
     store: SyncStore
     portfolio: PortfolioService
+    market: MarketDataService
     egress_ips: tuple[str, ...] = ()
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tresor.domain.access import Principal, Scope
 from tresor.domain.errors import InsufficientScope, InvalidToken
 from tresor.entrypoints.api.container import Container
+from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token.")
@@ -23,6 +24,10 @@ def container(request: Request) -> Container:
 
 def portfolio(request: Request) -> PortfolioService:
     return container(request).portfolio
+
+
+def market(request: Request) -> MarketDataService:
+    return container(request).market
 
 
 def client_ip(request: Request) -> str:
@@ -54,6 +59,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 Services = Annotated[Container, Depends(container)]
 Portfolios = Annotated[PortfolioService, Depends(portfolio)]
+Markets = Annotated[MarketDataService, Depends(market)]
 Caller = Annotated[Principal, Depends(principal)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

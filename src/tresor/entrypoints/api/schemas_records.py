@@ -1,5 +1,5 @@
 """The unified records as the API gives them, the same for every exchange: trades, orders,
-transfers, balance snapshots, and the market data shapes (ticker, order book).
+transfers, balance snapshots, and the market data shapes (ticker, order book, candles).
 
 Amounts are decimal strings (never floats); times are ISO 8601 in UTC with the exchange's raw
 epoch milliseconds beside them (``time`` and ``time_ms``). These models are also the published
@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tresor.domain.market import Candles, Level, OrderBook, Ticker
 from tresor.domain.records import OrderRecord, TradeRecord, TransferRecord, ValuedSnapshot
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -227,8 +228,30 @@ class TickerPublic(BaseModel):
     base_volume: Amount | None = Field(description="Over the last 24 hours, in the base asset.")
     quote_volume: Amount | None = Field(description="Over the last 24 hours, in the quote asset.")
 
+    @staticmethod
+    def fields_of(t: Ticker) -> dict[str, object]:
+        return {
+            "exchange": t.exchange,
+            "symbol": t.symbol,
+            "time": at(t.time_ms),
+            "time_ms": t.time_ms,
+            "last": maybe(t.last),
+            "bid": maybe(t.bid),
+            "bid_amount": maybe(t.bid_amount),
+            "ask": maybe(t.ask),
+            "ask_amount": maybe(t.ask_amount),
+            "high": maybe(t.high),
+            "low": maybe(t.low),
+            "base_volume": maybe(t.base_volume),
+            "quote_volume": maybe(t.quote_volume),
+        }
 
-Level = tuple[Amount, Amount]
+
+LevelPublic = tuple[Amount, Amount]
+
+
+def levels(side: tuple[Level, ...]) -> list[LevelPublic]:
+    return [(amount(price), amount(size)) for price, size in side]
 
 
 class OrderBookPublic(BaseModel):
@@ -240,8 +263,74 @@ class OrderBookPublic(BaseModel):
     symbol: Symbol
     time: datetime
     time_ms: Ms
-    bids: list[Level] = Field(description="Best (highest) price first.")
-    asks: list[Level] = Field(description="Best (lowest) price first.")
+    bids: list[LevelPublic] = Field(description="Best (highest) price first.")
+    asks: list[LevelPublic] = Field(description="Best (lowest) price first.")
+
+    @staticmethod
+    def fields_of(b: OrderBook) -> dict[str, object]:
+        return {
+            "exchange": b.exchange,
+            "symbol": b.symbol,
+            "time": at(b.time_ms),
+            "time_ms": b.time_ms,
+            "bids": levels(b.bids),
+            "asks": levels(b.asks),
+        }
+
+
+class CandlePublic(BaseModel):
+    """One OHLCV candle: the prices of the first, highest, lowest and last trade of an
+    interval, and the amount traded in it."""
+
+    model_config = ConfigDict(title="Candle")
+
+    time: datetime = Field(description="When the candle opens.")
+    time_ms: Ms
+    close_time: datetime = Field(description="When it ends (the next candle's open).")
+    close_time_ms: Ms
+    open: Amount
+    high: Amount
+    low: Amount
+    close: Amount = Field(description="The last price so far, while the candle is open.")
+    volume: Amount = Field(description="In the base asset.")
+    closed: bool = Field(description="False for a candle still open when read: it will change.")
+
+
+class CandlesPublic(BaseModel):
+    """Price history: the OHLCV candles of one market over one timeframe, oldest first."""
+
+    model_config = ConfigDict(title="Candles")
+
+    exchange: str = Field(examples=["binance"])
+    symbol: Symbol
+    timeframe: str = Field(
+        description="The candle length: a number and s, m, h, d, w, M (month) or y.",
+        examples=["1m", "1h", "1d"],
+    )
+    candles: list[CandlePublic]
+
+    @staticmethod
+    def fields_of(c: Candles, *, now_ms: int) -> dict[str, object]:
+        return {
+            "exchange": c.exchange,
+            "symbol": c.symbol,
+            "timeframe": c.timeframe,
+            "candles": [
+                CandlePublic(
+                    time=at(k.open_ms),
+                    time_ms=k.open_ms,
+                    close_time=at(k.close_ms),
+                    close_time_ms=k.close_ms,
+                    open=amount(k.open),
+                    high=amount(k.high),
+                    low=amount(k.low),
+                    close=amount(k.close),
+                    volume=amount(k.volume),
+                    closed=k.closed(now_ms),
+                )
+                for k in c.candles
+            ],
+        }
 
 
 class TradePage(BaseModel):

@@ -15,6 +15,7 @@ from tresor.domain.errors import NotFound
 from tresor.entrypoints.api.deps import Reader
 from tresor.entrypoints.api.schemas_records import (
     BalancesPublic,
+    CandlesPublic,
     OrderBookPublic,
     OrderPublic,
     TickerPublic,
@@ -27,6 +28,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODELS: dict[str, tuple[type[BaseModel], str]] = {
     "ticker": (TickerPublic, "price feed: last price, best bid and ask of one market"),
     "order_book": (OrderBookPublic, "liquidity depth: [price, amount] levels of one market"),
+    "candles": (CandlesPublic, "price history: OHLCV candles of one market and timeframe"),
     "balances": (BalancesPublic, "portfolio snapshot: one account's balances and prices"),
     "trade": (TradePublic, "one fill of one of the account's orders"),
     "order": (OrderPublic, "an order as the exchange last reported it"),

@@ -50,6 +50,8 @@ ALLOWED = {
     "kucoin_api_key_info",
     "kraken_api_key_info",
     # the client itself
+    "adopt_markets",  # markets shared between the clients of one endpoint (no request)
+    "lend_markets",
     "open",
     "close",
     "closed",

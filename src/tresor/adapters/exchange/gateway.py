@@ -6,12 +6,15 @@ and every client it opens; ``aclose()`` closes what is still open and removes th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tresor.adapters.exchange.client import (
     DEFAULT_TIMEOUT_MS,
     ExchangeClient,
+    SharedHttp,
+    build_ccxt,
     default_rate_limit_ms,
     known_exchange,
 )
@@ -36,6 +39,7 @@ from tresor.services.ports import (
 
 # public market data needs no key (ccxt sends none for public calls)
 _NO_KEY = Credentials(api_key=Secret(""), secret=Secret(""))
+MARKETS_TTL_MS = 3_600_000  # an endpoint's markets, loaded once, are shared this long
 
 
 class CcxtGateway:
@@ -69,7 +73,22 @@ class CcxtGateway:
         self.redactor.install()
         self._open: set[ExchangeClient] = set()
         self._markets: dict[ExchangeTarget, CcxtMarket] = {}
+        # per endpoint: when its markets were loaded, and a keyless ccxt instance holding them
+        self._market_sets: dict[ExchangeTarget, tuple[int, Any]] = {}
+        self._http: SharedHttp | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+
+    def _shared_http(self) -> SharedHttp | None:
+        """The session every client shares, in the running event loop (None outside one)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        if self._http is None or self._http_loop is not loop:
+            self._http = SharedHttp.open()  # one from another loop is left to its loop
+            self._http_loop = loop
+        return self._http
 
     def supports(self, exchange: str) -> bool:
         return known_exchange(exchange)
@@ -117,8 +136,16 @@ class CcxtGateway:
             source = BinanceHistory(client, connection_id=connection_id, now_ms=self.now_ms)
         else:
             source = GenericHistory(client, connection_id=connection_id, now_ms=self.now_ms)
+        shared = self._market_sets.get(target)
+        fresh = shared is not None and self.now_ms() - shared[0] < MARKETS_TTL_MS
         try:
+            if shared is not None and fresh:
+                client.adopt_markets(shared[1])  # no exchangeInfo for this sync
             await source.open()
+            if not fresh:
+                holder = build_ccxt(target, _NO_KEY)
+                client.lend_markets(holder)
+                self._market_sets[target] = (self.now_ms(), holder)
         except BaseException:
             await self._release(client)
             raise
@@ -149,6 +176,7 @@ class CcxtGateway:
             timeout_ms=self.timeout_ms,
             verbose=self.verbose,
             meter=self._meter(target, connection_id),
+            http=self._shared_http(),
         )
         self._open = {c for c in self._open if not c.closed}
         self._open.add(client)
@@ -178,6 +206,7 @@ class CcxtGateway:
             timeout_ms=self.timeout_ms,
             verbose=self.verbose,
             meter=self._meter(target, None, acquire_timeout=0.0),
+            http=self._shared_http(),
         )
         market = self._markets[target] = CcxtMarket(client, now_ms=self.now_ms)
         return market
@@ -206,6 +235,10 @@ class CcxtGateway:
             await self._release(self._open.pop())
         while self._markets:
             await self._markets.popitem()[1].aclose()
+        self._market_sets.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         self.redactor.uninstall()
 
 

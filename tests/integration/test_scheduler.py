@@ -8,6 +8,7 @@ import asyncio
 from tests.integration.conftest import MakeAccount
 from tests.integration.test_sync_truth import assert_equals_truth
 from tresor.domain.records import RecordQuery
+from tresor.domain.sync import SyncState
 from tresor.services.scheduler import SyncScheduler
 
 
@@ -34,3 +35,21 @@ async def test_two_schedulers_sync_each_due_connection_once(make_account: MakeAc
     assert state.last_success_ms is not None
     trades = await rt.store.trades(RecordQuery(connection_ids=(s.connection_id,), limit=10))
     assert trades
+
+
+async def test_a_lease_goes_to_one_claim_and_a_due_claim_needs_a_due_job(
+    make_account: MakeAccount,
+) -> None:
+    s = await make_account()
+    store = s.runtime.store
+    cid = s.connection_id
+    await store.save_state(SyncState(cid, next_balance_ms=1_000, next_history_ms=5_000))
+    assert await store.claim(cid, "a", now_ms=2_000, until_ms=3_000, due=True)
+    assert not await store.claim(cid, "b", now_ms=2_500, until_ms=9_000)  # a's, unexpired
+    assert await store.claim(cid, "a", now_ms=2_500, until_ms=4_000)  # a renews its own
+    assert await store.claim(cid, "b", now_ms=4_001, until_ms=9_000)  # a's expired: b's now
+    await store.release(cid, "b")
+    # a job found due and synced meanwhile by another process is not claimed again
+    await store.save_state(SyncState(cid, next_balance_ms=50_000, next_history_ms=50_000))
+    assert not await store.claim(cid, "c", now_ms=10_000, until_ms=20_000, due=True)
+    assert await store.claim(cid, "c", now_ms=10_000, until_ms=20_000)  # a renewal needs none

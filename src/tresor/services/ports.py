@@ -311,9 +311,13 @@ class SyncStore(Protocol):
     async def states(self, connection_ids: Sequence[str]) -> dict[str, SyncState]: ...
     async def save_state(self, state: SyncState) -> None: ...
 
-    async def claim(self, connection_id: str, owner: str, *, now_ms: int, until_ms: int) -> bool:
+    async def claim(
+        self, connection_id: str, owner: str, *, now_ms: int, until_ms: int, due: bool = False
+    ) -> bool:
         """Take the connection's lease for ``owner`` until ``until_ms`` if nobody else holds an
-        unexpired one (atomic: two workers never both get it)."""
+        unexpired one (atomic: two workers never both get it); with ``due``, only if a sync is
+        still due and not paused (a job found due may have been run by another process since).
+        """
         ...
 
     async def release(self, connection_id: str, owner: str) -> None: ...

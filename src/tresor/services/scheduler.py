@@ -124,8 +124,8 @@ class SyncScheduler:
                 break
             token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
             until = now + int(self.policy.lease_s * 1000)
-            if not await self._store.claim(cid, token, now_ms=now, until_ms=until):
-                continue  # another process has it
+            if not await self._store.claim(cid, token, now_ms=now, until_ms=until, due=True):
+                continue  # another process has it, or has just run it
             job = SyncJob(cid, history=state.next_history_ms <= now, lease_owner=token)
             if self.queue is not None:
                 await self.queue.submit(job)

@@ -80,19 +80,20 @@ class SqlActivityStore(SqlStoreBase):
         async with self._writing() as conn:
             await conn.execute(stmt)
 
-    async def claim(self, connection_id: str, owner: str, *, now_ms: int, until_ms: int) -> bool:
-        stmt = (
-            update(STATE)
-            .where(
-                STATE.c.connection_id == connection_id,
-                or_(
-                    STATE.c.lease_owner.is_(None),
-                    STATE.c.lease_owner == owner,
-                    STATE.c.lease_until_ms < now_ms,
-                ),
-            )
-            .values(lease_owner=owner, lease_until_ms=until_ms)
-        )
+    async def claim(
+        self, connection_id: str, owner: str, *, now_ms: int, until_ms: int, due: bool = False
+    ) -> bool:
+        c = STATE.c
+        conditions = [
+            c.connection_id == connection_id,
+            or_(c.lease_owner.is_(None), c.lease_owner == owner, c.lease_until_ms < now_ms),
+        ]
+        if due:  # still due: not synced by another process since it was found due
+            conditions += [
+                or_(c.next_balance_ms <= now_ms, c.next_history_ms <= now_ms),
+                or_(c.paused_until_ms.is_(None), c.paused_until_ms <= now_ms),
+            ]
+        stmt = update(STATE).where(*conditions).values(lease_owner=owner, lease_until_ms=until_ms)
         async with self._writing() as conn:
             result = await conn.execute(stmt)
             return bool(result.rowcount)

@@ -7,6 +7,7 @@ import typer
 from tresor import __version__
 from tresor.entrypoints.cli import admin, connection, vault
 from tresor.entrypoints.cli.demo import demo_command
+from tresor.entrypoints.cli.portfolio import portfolio_command
 from tresor.entrypoints.cli.serve import serve_command
 from tresor.entrypoints.cli.sim import sim_command
 from tresor.entrypoints.cli.sync import logs_command, sync_command
@@ -24,6 +25,7 @@ app.command("demo")(demo_command)
 app.command("worker")(worker_command)
 app.command("sync")(sync_command)
 app.command("logs")(logs_command)
+app.command("portfolio")(portfolio_command)
 app.add_typer(admin.app, name="admin")
 app.add_typer(connection.app, name="connection")
 app.add_typer(vault.app, name="vault")

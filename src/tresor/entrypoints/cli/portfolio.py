@@ -63,7 +63,7 @@ def portfolio_command(
         portfolio = await rt.container.portfolio.portfolio(
             owner_id, quote=quote.upper(), connection_id=connection_id
         )
-        return Shown(portfolio, rt.sync.policy.stale_after_s)
+        return Shown(portfolio, float(rt.settings.stale_after_seconds))
 
     shown = run(job)
     if as_json:

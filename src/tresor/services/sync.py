@@ -5,8 +5,11 @@ One run of ``sync`` for a connection:
 
 1. a balance snapshot, valued in ``quote`` with the exchange's own prices;
 2. deposits and withdrawals (account-wide);
-3. trades and orders for every market between two assets the account is known to have held
-   (balances, transfers, earlier trades) and every market synced before.
+3. orders for every market an order could be on: the source's choice from the assets the
+   account is known to have held (balances, transfers, earlier trades, orders found in this
+   run: repeated until no new asset shows), markets with open orders and every market synced
+   before;
+4. trades for every market where orders were found, plus the source's choice.
 
 Each page is stored with its cursor in one transaction (``SyncStore.save_page``), so a run
 that dies anywhere resumes from the last stored page; records are upserted by the exchange's
@@ -67,9 +70,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 DAY_MS = 86_400_000
 TRANSFER_DATASETS = (Dataset.DEPOSITS, Dataset.WITHDRAWALS)
-# orders first: a market where orders were found is read for trades too (an asset bought and
-# sold again leaves no balance behind, but its orders show where it traded)
-MARKET_DATASETS = (Dataset.ORDERS, Dataset.TRADES)
 
 
 class HistoryGateway(Protocol):
@@ -241,18 +241,10 @@ class SyncService:
         assets |= await self._store.known_assets(connection_id)
         active = await self._retrying(source.active_markets)
         now = self.now_ms()
-        for dataset in MARKET_DATASETS:
-            markets = set(source.markets_for(dataset, frozenset(assets))) | active
-            markets |= {m for (d, m) in cursors if d is dataset and source.listed(m)}
-            if dataset is Dataset.TRADES:
-                orders_found = await self._store.cursors(connection_id)
-                markets |= {
-                    c.market
-                    for c in orders_found
-                    if c.dataset is Dataset.ORDERS and c.position is not None
-                }
+
+        def due(dataset: Dataset, markets: set[str]) -> list[str]:
             # a market found empty is read again once a day, not at every sync
-            markets = {
+            return sorted(
                 m
                 for m in markets
                 if m in active
@@ -260,10 +252,56 @@ class SyncService:
                 or c.position is not None
                 or since_ms < c.since_ms
                 or now - c.synced_until_ms >= self.policy.empty_rescan_s * 1000
-            }
-            await self._markets(
-                source, connection_id, dataset, sorted(markets), since_ms, cursors, report, progress
             )
+
+        # orders: every market an order could be on (the source's choice, from the assets
+        # held), those with open orders and those read before. Orders found on a market show
+        # its assets were held, whose other markets could hold orders too (an asset bought and
+        # sold again leaves no balance behind): read those as well, until no new asset shows.
+        markets = set(source.markets_for(Dataset.ORDERS, frozenset(assets))) | active
+        markets |= {m for (d, m) in cursors if d is Dataset.ORDERS and source.listed(m)}
+        read: set[str] = set()
+        found: set[str] = set()
+        while markets - read:
+            await self._markets(
+                source,
+                connection_id,
+                Dataset.ORDERS,
+                due(Dataset.ORDERS, markets - read),
+                since_ms,
+                cursors,
+                report,
+                progress,
+            )
+            read |= markets
+            found = await self._orders_found(connection_id)
+            learned = {asset for market in found for asset in _assets_of(market)} - assets
+            if not learned:
+                break
+            assets |= learned
+            markets = set(source.markets_for(Dataset.ORDERS, frozenset(assets)))
+        # trades: where orders were found (every fill belongs to an order), plus what the
+        # source adds for the assets held, open orders, and markets read before
+        markets = set(source.markets_for(Dataset.TRADES, frozenset(assets))) | found | active
+        markets |= {m for (d, m) in cursors if d is Dataset.TRADES and source.listed(m)}
+        await self._markets(
+            source,
+            connection_id,
+            Dataset.TRADES,
+            due(Dataset.TRADES, markets),
+            since_ms,
+            cursors,
+            report,
+            progress,
+        )
+
+    async def _orders_found(self, connection_id: str) -> set[str]:
+        """Markets where orders were ever found (their cursor has a position)."""
+        return {
+            c.market
+            for c in await self._store.cursors(connection_id)
+            if c.dataset is Dataset.ORDERS and c.position is not None
+        }
 
     async def _markets(
         self,
@@ -370,6 +408,11 @@ class SyncService:
             raise NotFound("This connection has no key to read with.")
         credentials = key_credentials(self._vault, self._opener, connection.id, key)
         return connection, stored_target(self._endpoints, connection), credentials
+
+
+def _assets_of(symbol: str) -> tuple[str, ...]:
+    """The two assets of a unified spot symbol ("BTC/USDT")."""
+    return tuple(symbol.split(":", 1)[0].split("/"))
 
 
 def _check_days(days: int) -> None:

@@ -1,8 +1,9 @@
 """``SqlSyncStore``: the ``SyncStore`` port on SQLite and PostgreSQL, in SQLAlchemy Core.
 
-Bulk writes skip the ORM: a page of a backfill is one multi-row ``INSERT ... ON CONFLICT``
-(do nothing for trades, which never change; update for orders and transfers, whose status
-does) plus the cursor's upsert, in one transaction. Listing is keyset-paginated on
+Bulk writes skip the ORM and SQLAlchemy's compiler: a page of a backfill is one driver
+``executemany`` of a plain ``INSERT ... ON CONFLICT`` (do nothing for trades, which never
+change; update for orders and transfers, whose status does) plus the cursor's upsert, in one
+transaction (``sql_base``). Listing is keyset-paginated on
 (time, connection, market or kind, id), newest first.
 """
 
@@ -15,7 +16,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, tuple_
 
 from tresor.adapters.db.activity_store import SqlActivityStore
-from tresor.adapters.db.sql_base import like_escaped
+from tresor.adapters.db.sql_base import Upsert, like_escaped
+from tresor.adapters.db.sync_rows import (
+    CURSOR_COLUMNS,
+    GAP_COLUMNS,
+    ORDER_COLUMNS,
+    TRADE_COLUMNS,
+    TRANSFER_COLUMNS,
+    driver_rows,
+)
 from tresor.adapters.db.tables_sync import (
     BalanceSnapshotRow,
     OrderRow,
@@ -50,58 +59,6 @@ GAPS: Table = SyncGapRow.__table__  # type: ignore[assignment]
 SNAPSHOTS: Table = BalanceSnapshotRow.__table__  # type: ignore[assignment]
 
 
-def _trade_row(r: TradeRecord) -> dict[str, Any]:
-    return {
-        "connection_id": r.connection_id,
-        "symbol": r.symbol,
-        "trade_id": r.trade_id,
-        "order_id": r.order_id,
-        "side": r.side.value,
-        "price": r.price,
-        "amount": r.amount,
-        "cost": r.cost,
-        "fee": r.fee,
-        "fee_asset": r.fee_asset,
-        "maker": r.maker,
-        "time_ms": r.time_ms,
-    }
-
-
-def _order_row(r: OrderRecord) -> dict[str, Any]:
-    return {
-        "connection_id": r.connection_id,
-        "symbol": r.symbol,
-        "order_id": r.order_id,
-        "client_order_id": r.client_order_id,
-        "side": r.side.value,
-        "type": r.type,
-        "status": r.status.value,
-        "time_in_force": r.time_in_force,
-        "price": r.price,
-        "amount": r.amount,
-        "filled": r.filled,
-        "cost": r.cost,
-        "created_ms": r.created_ms,
-        "updated_ms": r.updated_ms,
-    }
-
-
-def _transfer_row(r: TransferRecord) -> dict[str, Any]:
-    return {
-        "connection_id": r.connection_id,
-        "kind": r.kind.value,
-        "transfer_id": r.transfer_id,
-        "asset": r.asset,
-        "amount": r.amount,
-        "fee": r.fee,
-        "network": r.network,
-        "status": r.status.value,
-        "tx_id": r.tx_id,
-        "address": r.address,
-        "time_ms": r.time_ms,
-    }
-
-
 class SqlSyncStore(SqlActivityStore):
     """The ``SyncStore`` port on an ``AsyncEngine`` (``Database.engine``): the synced data
     here, the request log, sync state and events in ``SqlActivityStore``."""
@@ -127,48 +84,41 @@ class SqlSyncStore(SqlActivityStore):
     async def save_page(
         self, cursor: Cursor, records: Sequence[Record], gaps: Sequence[Gap] = ()
     ) -> None:
-        trades = [_trade_row(r) for r in records if isinstance(r, TradeRecord)]
-        orders = [_order_row(r) for r in records if isinstance(r, OrderRecord)]
-        transfers = [_transfer_row(r) for r in records if isinstance(r, TransferRecord)]
-        async with self._writing() as conn:
-            if trades:
-                await self._upsert(conn, TRADES, trades, update=False)
-            if orders:
-                await self._upsert(conn, ORDERS, orders, update=True)
-            if transfers:
-                await self._upsert(conn, TRANSFERS, transfers, update=True)
-            if gaps:
-                await self._upsert(
-                    conn,
+        """The page's records (trades kept as first written, orders and transfers replaced),
+        its gaps and the cursor, in one transaction."""
+        trades, orders, transfers = driver_rows(records, money_as_text=self._money_as_text)
+        await self._bulk_write(
+            [
+                Upsert(TRADES, TRADE_COLUMNS, trades, update=False),
+                Upsert(ORDERS, ORDER_COLUMNS, orders, update=True),
+                Upsert(TRANSFERS, TRANSFER_COLUMNS, transfers, update=True),
+                Upsert(
                     GAPS,
+                    GAP_COLUMNS,
                     [
-                        {
-                            "connection_id": g.connection_id,
-                            "dataset": g.dataset.value,
-                            "market": g.market,
-                            "start_ms": g.start_ms,
-                            "end_ms": g.end_ms,
-                            "reason": g.reason,
-                        }
+                        (g.connection_id, g.dataset.value, g.market, g.start_ms, g.end_ms, g.reason)
                         for g in gaps
                     ],
                     update=True,
-                )
-            await self._upsert(
-                conn,
-                CURSORS,
-                [
-                    {
-                        "connection_id": cursor.connection_id,
-                        "dataset": cursor.dataset.value,
-                        "market": cursor.market,
-                        "position": cursor.position,
-                        "synced_until_ms": cursor.synced_until_ms,
-                        "since_ms": cursor.since_ms,
-                    }
-                ],
-                update=True,
-            )
+                ),
+                # last: a cursor never gets ahead of the records it stands for
+                Upsert(
+                    CURSORS,
+                    CURSOR_COLUMNS,
+                    [
+                        (
+                            cursor.connection_id,
+                            cursor.dataset.value,
+                            cursor.market,
+                            cursor.position,
+                            cursor.synced_until_ms,
+                            cursor.since_ms,
+                        )
+                    ],
+                    update=True,
+                ),
+            ]
+        )
 
     async def gaps(self, connection_ids: Sequence[str]) -> list[Gap]:
         async with self._engine.connect() as conn:

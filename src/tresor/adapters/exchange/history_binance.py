@@ -2,47 +2,63 @@
 
 Per dataset (Binance spot REST docs, "Account endpoints" and "Wallet endpoints"):
 
-- trades: ``GET /api/v3/myTrades`` per symbol (weight 20, up to 1,000 rows). The first page
-  asks ``startTime=since``; every later one ``fromId=last+1``, which never skips fills that
-  share a millisecond (paging by time can). A short page means the symbol is caught up, so the
-  minimum number of requests is ``ceil(n / 1000)`` per symbol, plus one for a symbol with none.
-- orders: ``GET /api/v3/allOrders`` per symbol, paged by ``orderId`` the same way. An order can
-  still change after it was read (open, then filled), so once caught up the position goes back
-  to the oldest order still open: the next sync re-reads from there and updates it.
+- trades: ``GET /api/v3/myTrades`` per symbol (weight 20, up to 1,000 rows); orders:
+  ``GET /api/v3/allOrders`` per symbol (weight 20), the same way. The first read of a symbol
+  asks for its *most recent* 1,000 (no ``startTime``, no id: "otherwise most recent ... are
+  returned"). One answer settles a symbol with fewer than that in all, or one whose answer
+  reaches back past the backfill's start; it also shows orders placed before the start that
+  filled after it (their fills are in the window, so the trades are read). Otherwise the older
+  part of the window is read forward from the start (``startTime``, then ``fromId`` /
+  ``orderId``, which never skip rows sharing a millisecond) until it meets the first answer.
+  So a symbol costs ``ceil(n / 1000)`` requests, one if it has none: the least any client can
+  spend, since each request returns at most 1,000 rows.
+- Once caught up, trades go on from the next id. An order can still change after it was read
+  (open, then filled), so the orders position goes back to the oldest order still open: the
+  next sync re-reads from there and updates it.
 - deposits and withdrawals: ``/sapi/v1/capital/deposit/hisrec`` and ``.../withdraw/history``,
   account-wide, windows of at most 90 days (``startTime``/``endTime``), newest first, paged with
   ``offset``. Once caught up the position goes back a day (or to the oldest pending transfer) so
   late-arriving and pending transfers are read again; rows are upserted by id.
 
+Positions (opaque to the services, stored in ``sync_cursors``) read ``NEXT[/OPEN[/STOP/AFTER]]``:
+the id to read on from (empty: from the backfill's start), the oldest open order seen in this
+pass, and while the older part of a window is being filled in, the first id the newest answer
+held (``STOP``) and the id after its last one (``AFTER``, where the pass ends). Positions
+written by earlier versions (``NEXT`` and ``NEXT/OPEN``) read the same.
+
+Every signed read carries ``recvWindow`` 60,000 ms (Binance's maximum): a request is signed
+before the rate budget lets it go, and waiting for the next weight window must not make its
+timestamp stale (-1021). History reads are idempotent, so a longer replay window costs nothing.
+
 Binance removes canceled and expired orders that had no fills after 90 days: a backfill
 reaching further back records that as a gap.
-
-Parsing builds the domain records straight from Binance's JSON (strings to ``Decimal``),
-about 10x cheaper than ccxt's unified parsing, which dominates a bulk backfill otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from tresor.adapters.exchange.binance_records import (
+    parse_orders,
+    parse_trades,
+    parse_transfers,
+    rows_of,
+    unreadable,
+)
 from tresor.adapters.exchange.client import ExchangeClient
-from tresor.domain.errors import ExchangeUnavailable, ValidationFailed
+from tresor.domain.errors import ValidationFailed
 from tresor.domain.records import (
     ACCOUNT_WIDE,
     AssetBalance,
     BalanceSnapshot,
     Dataset,
     GapFound,
-    OrderRecord,
     OrderStatus,
     Page,
-    Side,
-    TradeRecord,
     TransferKind,
-    TransferRecord,
     TransferStatus,
 )
 
@@ -51,53 +67,42 @@ DAY_MS = 86_400_000
 WALLET_WINDOW_MS = 90 * DAY_MS
 WALLET_OVERLAP_MS = DAY_MS
 ORDER_RETENTION_MS = 90 * DAY_MS
-ZERO = Decimal(0)
-
-_ORDER_STATUS = {
-    "NEW": OrderStatus.OPEN,
-    "PARTIALLY_FILLED": OrderStatus.OPEN,
-    "PENDING_NEW": OrderStatus.OPEN,
-    "FILLED": OrderStatus.CLOSED,
-    "CANCELED": OrderStatus.CANCELED,
-    "PENDING_CANCEL": OrderStatus.CANCELED,
-    "REJECTED": OrderStatus.REJECTED,
-    "EXPIRED": OrderStatus.EXPIRED,
-    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
-}
-# deposit: 0 pending, 6 credited but cannot withdraw, 7 wrong deposit, 8 waiting user
-# confirmation, 1 success, 2 rejected
-_DEPOSIT_STATUS = {
-    0: TransferStatus.PENDING,
-    6: TransferStatus.OK,
-    1: TransferStatus.OK,
-    7: TransferStatus.FAILED,
-    8: TransferStatus.PENDING,
-    2: TransferStatus.FAILED,
-}
-# withdrawal: 0 email sent, 2 awaiting approval, 3 rejected, 4 processing, 5 failure,
-# 6 completed, 1 cancelled
-_WITHDRAWAL_STATUS = {
-    0: TransferStatus.PENDING,
-    1: TransferStatus.CANCELED,
-    2: TransferStatus.PENDING,
-    3: TransferStatus.FAILED,
-    4: TransferStatus.PENDING,
-    5: TransferStatus.FAILED,
-    6: TransferStatus.OK,
-}
+RECV_WINDOW_MS = 60_000  # Binance's largest; see the module docstring
+_RETENTION_GAP = (
+    "Binance removes canceled and expired orders that had no fills after 90 days: those older "
+    "than that are not available."
+)
 
 
-def _unreadable(what: str) -> ExchangeUnavailable:
-    return ExchangeUnavailable(
-        f"Binance sent {what} Tresor cannot read.",
-        remedy="Try again later; if it keeps happening, report it with the request log.",
-    )
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """A per-symbol cursor position (see the module docstring)."""
+
+    next_id: int | None = None  # None: from the backfill's start
+    oldest_open: int | None = None
+    stop: int | None = None  # filling in: read up to this id (exclusive) ...
+    after: int = 0  # ... then the pass ends here
+
+    @classmethod
+    def parse(cls, text: str) -> _Position:
+        parts = [int(p) if p else None for p in text.split("/")]
+        parts += [None] * (4 - len(parts))
+        return cls(parts[0], parts[1], parts[2], parts[3] or 0)
+
+    def __str__(self) -> str:
+        head = "" if self.next_id is None else str(self.next_id)
+        open_ = "" if self.oldest_open is None else str(self.oldest_open)
+        if self.stop is not None:
+            return f"{head}/{open_}/{self.stop}/{self.after}"
+        return f"{head}/{open_}" if open_ else head
 
 
-def _rows(raw: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(raw, list):
-        raise _unreadable(what)
-    return raw
+def _oldest_open(records: Any, oldest: int | None) -> int | None:
+    for record in records:
+        if record.status is OrderStatus.OPEN:
+            order_id = int(record.order_id)
+            oldest = order_id if oldest is None else min(oldest, order_id)
+    return oldest
 
 
 class BinanceHistory:
@@ -130,9 +135,11 @@ class BinanceHistory:
     # -- balances -----------------------------------------------------------------------------
     async def balances(self) -> BalanceSnapshot:
         taken = self.now_ms()
-        raw = await self.client.binance_raw("account", {"omitZeroBalances": "true"})
+        raw = await self.client.binance_raw(
+            "account", {"omitZeroBalances": "true", "recvWindow": RECV_WINDOW_MS}
+        )
         if not isinstance(raw, dict) or not isinstance(raw.get("balances"), list):
-            raise _unreadable("an account")
+            raise unreadable("an account")
         balances: dict[str, AssetBalance] = {}
         for row in raw["balances"]:
             free, locked = Decimal(row["free"]), Decimal(row["locked"])
@@ -144,7 +151,7 @@ class BinanceHistory:
         """The last price of every spot market, by unified symbol (one request, weight 4)."""
         raw = await self.client.binance_raw("prices", {})
         prices: dict[str, Decimal] = {}
-        for row in _rows(raw, "prices"):
+        for row in rows_of(raw, "prices"):
             symbol = self._by_id.get(row.get("symbol", ""))
             if symbol is not None:
                 prices[symbol] = Decimal(row["price"])
@@ -153,12 +160,16 @@ class BinanceHistory:
     # -- which markets to read ----------------------------------------------------------------
     def markets_for(self, dataset: Dataset, assets: frozenset[str]) -> list[str]:
         """The markets ``dataset`` is read per, for an account known to have held ``assets``
-        (balances, transfers, earlier trades) rather than every listed pair:
+        (balances, transfers, earlier trades and orders) rather than every listed pair:
 
-        - trades: a fill moves both assets, so both were held: pairs of two held assets;
         - orders: placing one needs the quote (buy) or the base (sell), and an order that
-          never filled leaves no other trace: pairs with either asset held. The sync service
-          reads the empty ones again only once a day.
+          never filled leaves no other trace (Binance has no account-wide order query): every
+          pair with either asset held. The sync service reads the empty ones again only once
+          a day.
+        - trades: none beyond those: every fill belongs to an order, and the orders pass reads
+          every pair an order could be on (the first read of a pair also shows orders placed
+          before the backfill's start), so the service reads trades exactly where it found
+          orders.
         """
         if dataset in (Dataset.DEPOSITS, Dataset.WITHDRAWALS):
             return [ACCOUNT_WIDE]
@@ -168,18 +179,16 @@ class BinanceHistory:
                 for symbol, (_, base, quote) in self._by_symbol.items()
                 if base in assets or quote in assets
             )
-        return sorted(
-            symbol
-            for symbol, (_, base, quote) in self._by_symbol.items()
-            if base in assets and quote in assets
-        )
+        return []
 
     async def active_markets(self) -> frozenset[str]:
         """Markets with an open order (one ``openOrders`` request for all symbols, weight 80):
         an order that has not filled yet leaves no trace in balances."""
-        rows = _rows(await self.client.binance_raw("open_orders", {}), "open orders")
+        raw = await self.client.binance_raw("open_orders", {"recvWindow": RECV_WINDOW_MS})
         return frozenset(
-            symbol for row in rows if (symbol := self._by_id.get(row.get("symbol", "")))
+            symbol
+            for row in rows_of(raw, "open orders")
+            if (symbol := self._by_id.get(row.get("symbol", "")))
         )
 
     def listed(self, symbol: str) -> bool:
@@ -189,12 +198,17 @@ class BinanceHistory:
     async def page(
         self, dataset: Dataset, market: str, position: str | None, *, since_ms: int
     ) -> Page:
-        """The next page of ``dataset`` in ``market`` after ``position`` (None: from
-        ``since_ms``)."""
-        if dataset is Dataset.TRADES:
-            return await self._trades(market, position, since_ms)
-        if dataset is Dataset.ORDERS:
-            return await self._orders(market, position, since_ms)
+        """The next page of ``dataset`` in ``market`` after ``position`` (None: the first,
+        of the window from ``since_ms``)."""
+        if dataset is Dataset.TRADES or dataset is Dataset.ORDERS:
+            params: dict[str, Any] = {
+                "symbol": self._market_id(market),
+                "limit": PAGE,
+                "recvWindow": RECV_WINDOW_MS,
+            }
+            if position is None:
+                return await self._newest(dataset, market, params, since_ms)
+            return await self._onwards(dataset, market, params, _Position.parse(position), since_ms)
         return await self._transfers(dataset, position, since_ms)
 
     def _market_id(self, symbol: str) -> str:
@@ -205,58 +219,87 @@ class BinanceHistory:
             )
         return found[0]
 
-    async def _trades(self, symbol: str, position: str | None, since_ms: int) -> Page:
-        params: dict[str, Any] = {"symbol": self._market_id(symbol), "limit": PAGE}
-        if position is None:
-            params["startTime"] = since_ms
-        else:
-            params["fromId"] = int(position)
-        asked = self.now_ms()
-        rows = _rows(await self.client.binance_raw("my_trades", params), "trades")
-        records = parse_trades(rows, self.connection_id, symbol)
-        more = len(rows) >= PAGE
-        if rows:
-            position = str(int(rows[-1]["id"]) + 1)
-        return Page(records, position, more, rows[-1]["time"] if more else asked)
+    async def _read(
+        self, dataset: Dataset, symbol: str, params: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of raw rows, and the name of their id field."""
+        if dataset is Dataset.ORDERS:
+            return rows_of(await self.client.binance_raw("all_orders", params), "orders"), "orderId"
+        return rows_of(await self.client.binance_raw("my_trades", params), "trades"), "id"
 
-    async def _orders(self, symbol: str, position: str | None, since_ms: int) -> Page:
-        # position "NEXT" or "NEXT/OLDEST_OPEN": where to read on, and the oldest order seen
-        # still open in this pass (the pass ends by going back to it)
-        params: dict[str, Any] = {"symbol": self._market_id(symbol), "limit": PAGE}
-        oldest_open: int | None = None
-        gaps: tuple[GapFound, ...] = ()
-        if position is None:
-            params["startTime"] = since_ms
-            asked = self.now_ms()
-            if since_ms < asked - ORDER_RETENTION_MS:
-                gaps = (
-                    GapFound(
-                        since_ms,
-                        asked - ORDER_RETENTION_MS,
-                        "Binance removes canceled and expired orders that had no fills after "
-                        "90 days: those older than that are not available.",
-                    ),
-                )
-        else:
-            from_id, _, open_id = position.partition("/")
-            params["orderId"] = int(from_id)
-            oldest_open = int(open_id) if open_id else None
+    def _parse(self, dataset: Dataset, symbol: str, rows: list[dict[str, Any]]) -> Any:
+        if dataset is Dataset.ORDERS:
+            return parse_orders(rows, self.connection_id, symbol)
+        return parse_trades(rows, self.connection_id, symbol)
+
+    async def _newest(
+        self, dataset: Dataset, symbol: str, params: dict[str, Any], since_ms: int
+    ) -> Page:
+        """The first read of a symbol: its most recent rows (see the module docstring)."""
         asked = self.now_ms()
-        rows = _rows(await self.client.binance_raw("all_orders", params), "orders")
-        records = parse_orders(rows, self.connection_id, symbol)
-        for record in records:
-            if record.status is OrderStatus.OPEN:
-                order_id = int(record.order_id)
-                oldest_open = order_id if oldest_open is None else min(oldest_open, order_id)
+        gaps: tuple[GapFound, ...] = ()
+        if dataset is Dataset.ORDERS and since_ms < asked - ORDER_RETENTION_MS:
+            gaps = (GapFound(since_ms, asked - ORDER_RETENTION_MS, _RETENTION_GAP),)
+        rows, id_key = await self._read(dataset, symbol, params)
+        if not rows:  # none at all: an empty market (read again once a day)
+            return Page((), None, False, asked, gaps)
+        try:
+            first_id, first_time = int(rows[0][id_key]), int(rows[0]["time"])
+            after = int(rows[-1][id_key]) + 1
+            if first_time < since_ms:  # it reaches back past the start: keep the window's
+                rows = [row for row in rows if int(row["time"]) >= since_ms]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise unreadable(f"{dataset.value} rows") from exc
+        records = self._parse(dataset, symbol, rows)
+        oldest_open = _oldest_open(records, None) if dataset is Dataset.ORDERS else None
+        if first_time < since_ms or len(rows) < PAGE:
+            done = _Position(oldest_open if oldest_open is not None else after)
+            return Page(records, str(done), False, asked, gaps)
+        # older rows of the window remain: read them forward from the start, up to these
+        filling = _Position(None, oldest_open, first_id, after)
+        return Page(records, str(filling), True, since_ms, gaps)
+
+    async def _onwards(
+        self,
+        dataset: Dataset,
+        symbol: str,
+        params: dict[str, Any],
+        at: _Position,
+        since_ms: int,
+    ) -> Page:
+        """A page read forward from ``at``."""
+        if at.next_id is None:
+            params["startTime"] = since_ms
+        else:
+            params["orderId" if dataset is Dataset.ORDERS else "fromId"] = at.next_id
+        asked = self.now_ms()
+        rows, id_key = await self._read(dataset, symbol, params)
         more = len(rows) >= PAGE
-        next_id = int(rows[-1]["orderId"]) + 1 if rows else int(params.get("orderId", 0))
+        try:
+            next_id = int(rows[-1][id_key]) + 1 if rows else at.next_id
+            last_time = int(rows[-1]["time"]) if rows else asked
+            if at.stop is not None and rows and next_id is not None and next_id > at.stop:
+                stop = at.stop  # the rest was in the newest answer, stored already
+                rows = [row for row in rows if int(row[id_key]) < stop]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise unreadable(f"{dataset.value} rows") from exc
+        records = self._parse(dataset, symbol, rows)
+        oldest_open = at.oldest_open
+        if dataset is Dataset.ORDERS:
+            oldest_open = _oldest_open(records, oldest_open)
+        if at.stop is not None:  # filling in the older part of the window
+            if more and next_id is not None and next_id < at.stop:
+                position = _Position(next_id, oldest_open, at.stop, at.after)
+                return Page(records, str(position), True, last_time)
+            resume = oldest_open if oldest_open is not None else at.after
+            return Page(records, str(_Position(resume)), False, asked)
+        if next_id is None:  # nothing read yet and nothing found: start over next time
+            return Page(records, None, False, asked)
         if more:
-            position = f"{next_id}/{oldest_open}" if oldest_open is not None else str(next_id)
-            return Page(records, position, True, rows[-1]["time"], gaps)
-        if not rows and position is None:
-            return Page(records, None, False, asked, gaps)
-        position = str(oldest_open if oldest_open is not None else next_id)
-        return Page(records, position, False, asked, gaps)
+            return Page(records, str(_Position(next_id, oldest_open)), True, last_time)
+        # caught up; orders go back to the oldest one still open, to see it change
+        resume = oldest_open if oldest_open is not None else next_id
+        return Page(records, str(_Position(resume)), False, asked)
 
     async def _transfers(self, dataset: Dataset, position: str | None, since_ms: int) -> Page:
         # position "START" or "START/OFFSET/OLDEST_PENDING": the window being read
@@ -270,8 +313,14 @@ class BinanceHistory:
         asked = self.now_ms()
         end = min(asked, start + WALLET_WINDOW_MS)
         call = "deposits" if kind is TransferKind.DEPOSIT else "withdrawals"
-        params = {"startTime": start, "endTime": end, "offset": offset, "limit": PAGE}
-        rows = _rows(await self.client.binance_raw(call, params), call)
+        params = {
+            "startTime": start,
+            "endTime": end,
+            "offset": offset,
+            "limit": PAGE,
+            "recvWindow": RECV_WINDOW_MS,
+        }
+        rows = rows_of(await self.client.binance_raw(call, params), call)
         records = parse_transfers(rows, self.connection_id, kind)
         for record in records:
             if record.status is TransferStatus.PENDING:
@@ -286,90 +335,3 @@ class BinanceHistory:
         if pending is not None:
             again = min(again, pending)
         return Page(records, str(max(again, since_ms)), False, asked)
-
-
-# -- parsing (hot: one call per row of a bulk backfill) ----------------------------------------
-def parse_trades(
-    rows: Sequence[dict[str, Any]], connection_id: str, symbol: str
-) -> tuple[TradeRecord, ...]:
-    try:
-        return tuple(
-            TradeRecord(
-                connection_id,
-                symbol,
-                str(row["id"]),
-                str(row["orderId"]),
-                Side.BUY if row["isBuyer"] else Side.SELL,
-                Decimal(row["price"]),
-                Decimal(row["qty"]),
-                Decimal(row["quoteQty"]),
-                Decimal(row["commission"]),
-                row["commissionAsset"],
-                bool(row["isMaker"]),
-                int(row["time"]),
-            )
-            for row in rows
-        )
-    except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
-        raise _unreadable("a trade") from exc
-
-
-def parse_orders(
-    rows: Sequence[dict[str, Any]], connection_id: str, symbol: str
-) -> tuple[OrderRecord, ...]:
-    try:
-        return tuple(
-            OrderRecord(
-                connection_id,
-                symbol,
-                str(row["orderId"]),
-                row.get("clientOrderId") or None,
-                Side.BUY if row["side"] == "BUY" else Side.SELL,
-                str(row["type"]).lower(),
-                _ORDER_STATUS.get(row["status"], OrderStatus.OPEN),
-                row.get("timeInForce") or None,
-                Decimal(row["price"]) or None,
-                Decimal(row["origQty"]),
-                Decimal(row["executedQty"]),
-                Decimal(row["cummulativeQuoteQty"]),
-                int(row["time"]),
-                int(row.get("updateTime") or row["time"]),
-            )
-            for row in rows
-        )
-    except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
-        raise _unreadable("an order") from exc
-
-
-def parse_transfers(
-    rows: Sequence[dict[str, Any]], connection_id: str, kind: TransferKind
-) -> tuple[TransferRecord, ...]:
-    statuses = _DEPOSIT_STATUS if kind is TransferKind.DEPOSIT else _WITHDRAWAL_STATUS
-    try:
-        return tuple(
-            TransferRecord(
-                connection_id,
-                kind,
-                str(row["id"]),
-                row["coin"],
-                Decimal(str(row["amount"])),
-                Decimal(str(row.get("transactionFee") or "0")),
-                row.get("network") or None,
-                statuses.get(int(row["status"]), TransferStatus.PENDING),
-                row.get("txId") or None,
-                row.get("address") or None,
-                int(row["insertTime"]) if kind is TransferKind.DEPOSIT else _applied(row),
-            )
-            for row in rows
-        )
-    except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
-        raise _unreadable("a transfer") from exc
-
-
-def _applied(row: dict[str, Any]) -> int:
-    """A withdrawal's time: Binance gives ``applyTime`` as ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
-    value = row["applyTime"]
-    if isinstance(value, int):
-        return value
-    moment = datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)

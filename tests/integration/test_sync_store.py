@@ -1,0 +1,249 @@
+"""The sync store's page writes (driver-level bulk upserts) on SQLite and PostgreSQL: every
+record stored exactly, trades kept as first written, orders and transfers replaced, the cursor
+moved with them, and a page that fails leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url, text
+
+from tests.support.simclient import SimAdmin
+from tresor.adapters.db.sql_base import SQLITE_ROWS_PER_STATEMENT
+from tresor.adapters.db.uow import Database
+from tresor.bootstrap import Runtime, build_runtime
+from tresor.config import Settings
+from tresor.domain.connections import Credentials
+from tresor.domain.records import (
+    ACCOUNT_WIDE,
+    Cursor,
+    Dataset,
+    Gap,
+    OrderRecord,
+    OrderStatus,
+    RecordQuery,
+    Side,
+    TradeRecord,
+    TransferKind,
+    TransferRecord,
+    TransferStatus,
+)
+from tresor.domain.secrets import Secret
+
+POSTGRES_URL = os.environ.get(
+    "TRESOR_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+T0 = 1_790_000_000_000
+EVERYTHING = 1_000_000
+# more rows than one multi-row statement takes, and not a multiple of it
+ROWS = 2 * SQLITE_ROWS_PER_STATEMENT + 23
+
+
+async def _postgres_schema() -> tuple[Database, str]:
+    schema = f"tresor_sync_store_{secrets.token_hex(4)}"
+    admin = Database(POSTGRES_URL)
+    try:
+        async with admin.engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as e:  # whatever stops us from connecting
+        await admin.dispose()
+        where = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true; {where}: {e}", pytrace=False)
+        pytest.skip(f"PostgreSQL not reachable at {where} ({type(e).__name__}: {e})")
+    return admin, schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def runtime(
+    request: pytest.FixtureRequest, tmp_path: Path, venue: SimAdmin
+) -> AsyncIterator[tuple[Runtime, str]]:
+    """A runtime on each database, and a connection (the records' foreign key)."""
+    where: dict[str, str] = {}
+    admin: Database | None = None
+    schema = ""
+    if request.param == "postgresql":
+        admin, schema = await _postgres_schema()
+        where = {"database_url": POSTGRES_URL, "database_schema": schema}
+    account = venue.account({"USDT": "10"})
+    key = venue.key(account, {"enableReading": True})
+    built = await build_runtime(
+        Settings(
+            data_dir=tmp_path / "data",
+            endpoints={"sim": {"exchange": "binance", "url": venue.url}},
+            **where,
+        )
+    )
+    try:
+        user = await built.container.access.create_user("alice")
+        connection = await built.container.connections.add(
+            user.id,
+            exchange="binance",
+            label="main",
+            endpoint="sim",
+            read_key=Credentials(Secret(key["api_key"]), Secret(key["secret"])),
+        )
+        yield built, connection.id
+    finally:
+        await built.aclose()
+        if admin is not None:
+            async with admin.engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await admin.dispose()
+
+
+def _trade(connection_id: str, n: int, **kw: object) -> TradeRecord:
+    fields: dict[str, object] = {
+        "connection_id": connection_id,
+        "symbol": "BTC/USDT",
+        "trade_id": str(500_000_000 + n),
+        "order_id": str(1_000_000 + n // 2),
+        "side": Side.BUY if n % 2 else Side.SELL,
+        "price": Decimal("86871.20000000"),
+        "amount": Decimal("0.00000012") * (n + 1),
+        "cost": Decimal("123456789012.123456789012345678"),
+        "fee": Decimal("0E-8"),
+        "fee_asset": "BTC" if n % 3 else None,
+        "maker": n % 2 == 0,
+        "time_ms": T0 + n,
+    }
+    fields.update(kw)
+    return TradeRecord(**fields)  # type: ignore[arg-type]
+
+
+def _order(connection_id: str, n: int, **kw: object) -> OrderRecord:
+    fields: dict[str, object] = {
+        "connection_id": connection_id,
+        "symbol": "ETH/BTC",
+        "order_id": str(7_000 + n),
+        "client_order_id": None if n % 4 == 0 else f"client{n}",
+        "side": Side.SELL,
+        "type": "limit" if n % 2 else "market",
+        "status": OrderStatus.OPEN,
+        "time_in_force": "GTC" if n % 2 else None,
+        "price": Decimal("0.03412000") if n % 2 else None,
+        "amount": Decimal("1.5000"),
+        "filled": Decimal("0"),
+        "cost": Decimal("0"),
+        "created_ms": T0 + n,
+        "updated_ms": T0 + n,
+    }
+    fields.update(kw)
+    return OrderRecord(**fields)  # type: ignore[arg-type]
+
+
+def _transfer(connection_id: str, n: int, **kw: object) -> TransferRecord:
+    fields: dict[str, object] = {
+        "connection_id": connection_id,
+        "kind": TransferKind.DEPOSIT if n % 2 else TransferKind.WITHDRAWAL,
+        "transfer_id": f"tx{n}",
+        "asset": "USDT",
+        "amount": Decimal("1000.5"),
+        "fee": Decimal("0.1"),
+        "network": "TRX",
+        "status": TransferStatus.PENDING,
+        "tx_id": None,
+        "address": "T" + "x" * 33,
+        "time_ms": T0 + n,
+    }
+    fields.update(kw)
+    return TransferRecord(**fields)  # type: ignore[arg-type]
+
+
+def _cursor(connection_id: str, dataset: Dataset, market: str, position: str | None) -> Cursor:
+    return Cursor(connection_id, dataset, market, position, T0 + 10_000, T0 - 1)
+
+
+async def test_a_page_of_every_kind_is_stored_exactly_and_moves_its_cursor(
+    runtime: tuple[Runtime, str],
+) -> None:
+    rt, cid = runtime
+    store = rt.store
+    trades = [_trade(cid, n) for n in range(ROWS)]
+    orders = [_order(cid, n) for n in range(ROWS)]
+    transfers = [_transfer(cid, n) for n in range(5)]
+    gap = Gap(cid, Dataset.ORDERS, "ETH/BTC", T0 - 5, T0 - 1, "too old")
+    await store.save_page(_cursor(cid, Dataset.TRADES, "BTC/USDT", "7"), trades)
+    await store.save_page(_cursor(cid, Dataset.ORDERS, "ETH/BTC", "8/3"), orders, [gap])
+    await store.save_page(_cursor(cid, Dataset.DEPOSITS, ACCOUNT_WIDE, "9"), transfers)
+    q = RecordQuery(connection_ids=(cid,), limit=EVERYTHING)
+    assert sorted(await store.trades(q), key=lambda t: t.time_ms) == trades
+    assert sorted(await store.orders(q), key=lambda o: o.created_ms) == orders
+    assert sorted(await store.transfers(q), key=lambda t: t.time_ms) == transfers
+    assert await store.gaps([cid]) == [gap]
+    positions = {(c.dataset, c.market): c.position for c in await store.cursors(cid)}
+    assert positions == {
+        (Dataset.TRADES, "BTC/USDT"): "7",
+        (Dataset.ORDERS, "ETH/BTC"): "8/3",
+        (Dataset.DEPOSITS, ACCOUNT_WIDE): "9",
+    }
+
+
+async def test_reading_a_page_again_keeps_trades_and_replaces_orders_and_transfers(
+    runtime: tuple[Runtime, str],
+) -> None:
+    rt, cid = runtime
+    store = rt.store
+    trades = [_trade(cid, n) for n in range(ROWS)]
+    orders = [_order(cid, n) for n in range(ROWS)]
+    transfer = _transfer(cid, 1)
+    await store.save_page(_cursor(cid, Dataset.TRADES, "BTC/USDT", "1"), trades)
+    await store.save_page(_cursor(cid, Dataset.ORDERS, "ETH/BTC", "1"), orders)
+    await store.save_page(_cursor(cid, Dataset.DEPOSITS, ACCOUNT_WIDE, "1"), [transfer])
+    # the same ids again: a trade never changes; orders and transfers take the new state
+    await store.save_page(
+        _cursor(cid, Dataset.TRADES, "BTC/USDT", "2"),
+        [replace(t, price=Decimal(1)) for t in trades],
+    )
+    filled = [
+        replace(o, status=OrderStatus.CLOSED, filled=o.amount, cost=Decimal("0.05118"))
+        for o in orders
+    ]
+    await store.save_page(_cursor(cid, Dataset.ORDERS, "ETH/BTC", "2"), filled)
+    done = replace(transfer, status=TransferStatus.OK, tx_id="0xabc")
+    await store.save_page(_cursor(cid, Dataset.DEPOSITS, ACCOUNT_WIDE, "2"), [done])
+    q = RecordQuery(connection_ids=(cid,), limit=EVERYTHING)
+    assert sorted(await store.trades(q), key=lambda t: t.time_ms) == trades
+    assert sorted(await store.orders(q), key=lambda o: o.created_ms) == filled
+    assert await store.transfers(q) == [done]
+    assert {c.position for c in await store.cursors(cid)} == {"2"}
+    assert await store.counts(cid) == {
+        "trades": ROWS,
+        "orders": ROWS,
+        "deposits": 1,
+        "withdrawals": 0,
+    }
+
+
+async def test_a_page_that_fails_stores_none_of_its_records_and_keeps_the_cursor(
+    runtime: tuple[Runtime, str],
+) -> None:
+    rt, cid = runtime
+    store = rt.store
+    await store.save_page(_cursor(cid, Dataset.TRADES, "BTC/USDT", "1"), [_trade(cid, 0)])
+    stranger = _trade("no-such-connection", ROWS)  # breaks the foreign key, last in the page
+    page = [_trade(cid, n) for n in range(1, ROWS)] + [stranger]
+    with pytest.raises(Exception) as failed:  # noqa: PT011 (each driver has its own error)
+        await store.save_page(_cursor(cid, Dataset.TRADES, "BTC/USDT", "2"), page)
+    assert "foreign" in str(failed.value).lower()
+    q = RecordQuery(connection_ids=(cid,), limit=EVERYTHING)
+    assert [t.trade_id for t in await store.trades(q)] == [_trade(cid, 0).trade_id]
+    assert [c.position for c in await store.cursors(cid)] == ["1"]
+    # and the store still works afterwards
+    await store.save_page(_cursor(cid, Dataset.TRADES, "BTC/USDT", "3"), page[:-1])
+    assert (await store.counts(cid))["trades"] == ROWS
+
+
+async def test_a_cursor_alone_is_saved_and_moved(runtime: tuple[Runtime, str]) -> None:
+    rt, cid = runtime
+    store = rt.store
+    await store.save_page(_cursor(cid, Dataset.ORDERS, "LTC/BTC", None), [])
+    moved = replace(_cursor(cid, Dataset.ORDERS, "LTC/BTC", "42"), synced_until_ms=T0 + 99)
+    await store.save_page(moved, [])
+    assert await store.cursors(cid) == [moved]

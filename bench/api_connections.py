@@ -27,7 +27,8 @@ from typing import Any
 
 import httpx
 
-from sim_throughput import free_port, start_sim  # bench/ is this script's own folder
+from common import start_sim  # bench/ is this script's own folder
+from sim_throughput import free_port
 from tresor.bootstrap import SystemClock, build_runtime
 from tresor.config import Settings
 from tresor.entrypoints.api.app import create_app
@@ -160,7 +161,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
     port = free_port()
-    proc = start_sim(port)
+    proc = start_sim(port, "--weight-limit", "100000000")
     try:
         result = asyncio.run(run(args, f"http://127.0.0.1:{port}"))
     finally:

@@ -1,4 +1,5 @@
-"""What the benchmarks share: the simulator in a process of its own (its CPU is not Tresor's)."""
+"""What the benchmarks share: Tresor's processes (the simulator, the API server) started in
+processes of their own, so their CPU is not the benchmark's, and their CPU time read back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,23 @@ ROOT = Path(__file__).resolve().parent.parent
 TRESOR = str(Path(sys.executable).with_name("tresor"))
 
 
+def wait_until_up(
+    proc: subprocess.Popen[bytes], url: str, *, seconds: float = 30, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Return ``proc`` once ``url`` answers; kill it and stop if it dies or takes too long."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            httpx.get(url, timeout=1)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+        else:
+            return proc
+    proc.kill()
+    tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
+    raise SystemExit(f"{url} did not come up\n{tail}")
+
+
 def start_sim(port: int, *options: str) -> subprocess.Popen[bytes]:
     """``tresor sim`` on ``port`` (seed 1 unless ``options`` say otherwise), once it answers."""
     child = subprocess.Popen(
@@ -21,16 +39,7 @@ def start_sim(port: int, *options: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=1)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        else:
-            return child
-    child.kill()
-    raise SystemExit("the simulator did not start")
+    return wait_until_up(child, f"http://127.0.0.1:{port}/api/v3/ping")
 
 
 def cpu_seconds(pid: int) -> float:

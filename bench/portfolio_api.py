@@ -28,7 +28,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import make_url
 
+from common import TRESOR, cpu_seconds, wait_until_up
 from tresor.adapters.db.sync_store import SNAPSHOTS
 from tresor.bootstrap import build_runtime
 from tresor.config import Settings
@@ -170,32 +170,14 @@ async def prepare(args: argparse.Namespace, data_dir: Path, database: str | None
 def start_server(
     data_dir: Path, database: str | None, port: int, log: Path
 ) -> subprocess.Popen[bytes]:
-    exe = shutil.which("tresor", path=str(Path(sys.executable).parent)) or "tresor"
     env = {**os.environ, "TRESOR_DATA_DIR": str(data_dir), "TRESOR_PROCESS_ROLE": "api"}
     if database:
         env["TRESOR_DATABASE_URL"] = database
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [exe, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+            [TRESOR, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server stopped:\n" + log.read_text()[-3000:])
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        else:
-            return proc
-    proc.kill()
-    raise RuntimeError("the server did not start:\n" + log.read_text()[-3000:])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return wait_until_up(proc, f"http://127.0.0.1:{port}/v1/health", seconds=60, log=log)
 
 
 # -- the load ----------------------------------------------------------------------------------

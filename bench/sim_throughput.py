@@ -22,16 +22,16 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from common import start_sim
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,25 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def start_sim(port: int) -> subprocess.Popen[bytes]:
-    exe = shutil.which("tresor", path=str(Path(sys.executable).parent)) or "tresor"
-    proc = subprocess.Popen(
-        [exe, "sim", "--port", str(port), "--weight-limit", "100000000"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=1)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        else:
-            return proc
-    proc.kill()
-    raise RuntimeError("the simulator did not start")
 
 
 class Stats:
@@ -153,7 +134,7 @@ def main() -> None:
     except ImportError:
         pass
     port = free_port()
-    proc = start_sim(port)
+    proc = start_sim(port, "--weight-limit", "100000000")
     try:
         admin = httpx.Client(base_url=f"http://127.0.0.1:{port}")
         account = admin.post(

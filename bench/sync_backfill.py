@@ -51,8 +51,6 @@ import math
 import os
 import secrets
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -66,6 +64,7 @@ import ccxt
 import httpx
 from sqlalchemy import event, text
 
+from common import start_sim
 from tresor.adapters.db.uow import Database
 from tresor.adapters.exchange.binance_records import parse_trades
 from tresor.bootstrap import build_runtime
@@ -82,25 +81,6 @@ DAY_MS = 86_400_000
 WALLET_WINDOW_MS = 90 * DAY_MS
 DAYS = 90
 FIXED_CALLS = 4  # exchangeInfo, account, ticker/price, openOrders
-
-
-def start_sim(port: int) -> subprocess.Popen[bytes]:
-    tresor = str(Path(sys.executable).with_name("tresor"))
-    child = subprocess.Popen(  # the simulator in its own process: its CPU is not ours
-        [tresor, "sim", "--port", str(port), "--seed", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=1)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        else:
-            return child
-    child.kill()
-    raise SystemExit("the simulator did not start")
 
 
 def parse_costs(rows: list[dict[str, Any]], symbol: str) -> dict[str, float]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import NoReturn
 
@@ -51,19 +51,39 @@ async def postgres_schema() -> AsyncIterator[str]:
         await engine.dispose()
 
 
+RedisConnect = Callable[[], Awaitable[Redis]]
+"""Another client on its own connection to the test's Redis: one more "process"."""
+
+
+@asynccontextmanager
+async def redis_clients() -> AsyncIterator[tuple[str, RedisConnect]]:
+    """A key prefix of its own and a way to open clients; the prefix's keys are deleted and the
+    clients closed afterwards."""
+    prefix = f"tresor-test-{secrets.token_hex(6)}"
+    clients: list[Redis] = []
+
+    async def connect() -> Redis:
+        client = Redis.from_url(REDIS_URL)
+        clients.append(client)
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            await client.ping()
+        return client
+
+    try:
+        try:
+            admin = await connect()
+        except Exception as e:  # whatever stops us from connecting
+            unavailable("Redis", REDIS_URL, f"{type(e).__name__}: {e}")
+        yield prefix, connect
+        async for key in admin.scan_iter(match=f"{prefix}:*"):
+            await admin.delete(key)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 @asynccontextmanager
 async def redis_prefix() -> AsyncIterator[str]:
     """A key prefix of its own; its keys are deleted afterwards."""
-    prefix = f"tresor-test-{secrets.token_hex(6)}"
-    client = Redis.from_url(REDIS_URL)
-    try:
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await client.ping()
-        except Exception as e:  # whatever stops us from connecting
-            unavailable("Redis", REDIS_URL, f"{type(e).__name__}: {e}")
+    async with redis_clients() as (prefix, _):
         yield prefix
-        async for key in client.scan_iter(match=f"{prefix}:*"):
-            await client.delete(key)
-    finally:
-        await client.aclose()

@@ -8,14 +8,11 @@ except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from redis.asyncio import Redis
 
-from tests.contract.ratelimit.conftest import CONNECT_TIMEOUT, REDIS_URL, _redis_unavailable
+from tests.support.services import redis_clients
 from tresor.adapters.cache.memory import InMemoryMarketCache
 from tresor.adapters.cache.redis import RedisMarketCache
 from tresor.services.ports import MarketCache
@@ -26,30 +23,12 @@ RedisCacheFactory = Callable[[], Awaitable[RedisMarketCache]]
 
 @pytest.fixture
 async def redis_caches() -> AsyncIterator[RedisCacheFactory]:
-    prefix = f"tresor-test-{secrets.token_hex(6)}"
-    clients: list[Redis] = []
+    async with redis_clients() as (prefix, connect):
 
-    async def connect() -> Redis:
-        client = Redis.from_url(REDIS_URL)
-        clients.append(client)
-        async with asyncio.timeout(CONNECT_TIMEOUT):
-            await client.ping()
-        return client
+        async def new_cache() -> RedisMarketCache:
+            return RedisMarketCache(await connect(), prefix=prefix)
 
-    async def new_cache() -> RedisMarketCache:
-        return RedisMarketCache(await connect(), prefix=prefix)
-
-    try:
-        try:
-            admin = await connect()
-        except Exception as e:  # whatever stops us from connecting
-            _redis_unavailable(f"{type(e).__name__}: {e}")
         yield new_cache
-        async for key in admin.scan_iter(match=f"{prefix}:*"):
-            await admin.delete(key)
-    finally:
-        for client in clients:
-            await client.aclose()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -87,19 +87,15 @@ def backoff_seconds(
 class SyncJob:
     """One connection's due sync, handed from the process that claimed it to the worker that
     runs it. ``lease_owner`` is the token of the claim: the worker renews the lease under it
-    while it works, and drops the job if the lease has passed to another claim meanwhile."""
+    while it works, and drops the job if the lease has passed to another claim meanwhile. What
+    is due (balances, history) is read from the connection's state when the job runs."""
 
     connection_id: str
-    history: bool
     lease_owner: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "connection_id": self.connection_id,
-            "history": self.history,
-            "lease_owner": self.lease_owner,
-        }
+        return {"connection_id": self.connection_id, "lease_owner": self.lease_owner}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyncJob:
-        return cls(str(data["connection_id"]), bool(data["history"]), str(data["lease_owner"]))
+        return cls(str(data["connection_id"]), str(data["lease_owner"]))

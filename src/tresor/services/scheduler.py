@@ -9,8 +9,9 @@ A round (``tick``):
 2. the connections whose balance or history sync is due, not paused and not leased, are
    claimed (``SyncStore.claim``: an atomic conditional update, so with several processes
    scheduling each due job is claimed by exactly one of them: a periodic job never runs twice);
-3. each claimed job (``SyncJob``, carrying the claim's token) runs here, ``max_parallel`` at a
-   time, or, in the distributed mode, goes to the ``JobQueue`` that any worker takes it from.
+3. each claimed job (``SyncJob``: the connection and the claim's token) runs here,
+   ``max_parallel`` at a time, or, in the distributed mode, goes to the ``JobQueue`` that any
+   worker takes it from.
 
 Running a job (``run_job``, the same in both modes) first renews the lease under the job's
 token: if the lease has meanwhile expired and passed to another claim (a job redelivered after
@@ -118,15 +119,14 @@ class SyncScheduler:
         started = 0
         if room <= 0:
             return 0
-        states = await self._store.states(await self._store.due(now, limit=room))
-        for cid, state in states.items():
+        for cid in await self._store.due(now, limit=room):
             if self.queue is None and self._slots.locked():
                 break
             token = f"{self.owner}:{uuid.uuid4().hex[:8]}"
             until = now + int(self.policy.lease_s * 1000)
             if not await self._store.claim(cid, token, now_ms=now, until_ms=until, due=True):
                 continue  # another process has it, or has just run it
-            job = SyncJob(cid, history=state.next_history_ms <= now, lease_owner=token)
+            job = SyncJob(cid, lease_owner=token)
             if self.queue is not None:
                 await self.queue.submit(job)
             else:
@@ -158,7 +158,7 @@ class SyncScheduler:
             if state is None:
                 return
             try:
-                await self._sync.sync(cid, history=job.history)
+                await self._sync.sync(cid, history=state.next_history_ms <= now)
             except TresorError as error:  # recorded on the connection by the sync service
                 if error.code == "validation_failed":  # disabled, or no usable key
                     await self._store.save_state(

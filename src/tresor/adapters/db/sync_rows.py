@@ -2,13 +2,14 @@
 the column order of each table's ``*_COLUMNS`` (``sql_base`` writes them with ``executemany``).
 
 Hot: this runs once per row of a backfill (50,000 trades and 30,000 orders for a busy
-90-day account), so each kind is one comprehension per dialect, and enum values are looked up
+90-day account), so each kind is one comprehension, and enum values are looked up
 in dicts (an enum's ``.value`` is a property, slower than the lookup).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 
 from tresor.adapters.db.sql_base import Row
 from tresor.domain.records import (
@@ -83,6 +84,14 @@ _TRANSFER_KINDS = {kind: kind.value for kind in TransferKind}
 _TRANSFER_STATUSES = {status: status.value for status in TransferStatus}
 
 
+def _as_text(amount: Decimal) -> str:
+    return format(amount, "f")
+
+
+def _as_is(amount: Decimal) -> Decimal:
+    return amount
+
+
 def driver_rows(
     records: Sequence[Record], *, money_as_text: bool
 ) -> tuple[list[Row], list[Row], list[Row]]:
@@ -91,78 +100,18 @@ def driver_rows(
     the Decimal itself for PostgreSQL's NUMERIC."""
     side, order_status = _SIDES, _ORDER_STATUSES
     kind, transfer_status = _TRANSFER_KINDS, _TRANSFER_STATUSES
-    trades: list[Row]
-    orders: list[Row]
-    transfers: list[Row]
-    if money_as_text:  # SQLite: exact decimal text, as the Money type writes it
-        text = format
-        trades = [
-            (
-                r.connection_id,
-                r.symbol,
-                r.trade_id,
-                r.order_id,
-                side[r.side],
-                text(r.price, "f"),
-                text(r.amount, "f"),
-                text(r.cost, "f"),
-                text(r.fee, "f"),
-                r.fee_asset,
-                r.maker,
-                r.time_ms,
-            )
-            for r in records
-            if type(r) is TradeRecord
-        ]
-        orders = [
-            (
-                r.connection_id,
-                r.symbol,
-                r.order_id,
-                r.client_order_id,
-                side[r.side],
-                r.type,
-                order_status[r.status],
-                r.time_in_force,
-                None if r.price is None else text(r.price, "f"),
-                text(r.amount, "f"),
-                text(r.filled, "f"),
-                text(r.cost, "f"),
-                r.created_ms,
-                r.updated_ms,
-            )
-            for r in records
-            if type(r) is OrderRecord
-        ]
-        transfers = [
-            (
-                r.connection_id,
-                kind[r.kind],
-                r.transfer_id,
-                r.asset,
-                text(r.amount, "f"),
-                text(r.fee, "f"),
-                r.network,
-                transfer_status[r.status],
-                r.tx_id,
-                r.address,
-                r.time_ms,
-            )
-            for r in records
-            if type(r) is TransferRecord
-        ]
-        return trades, orders, transfers
-    trades = [  # PostgreSQL: NUMERIC takes the Decimal as it is
+    money: Callable[[Decimal], object] = _as_text if money_as_text else _as_is
+    trades: list[Row] = [
         (
             r.connection_id,
             r.symbol,
             r.trade_id,
             r.order_id,
             side[r.side],
-            r.price,
-            r.amount,
-            r.cost,
-            r.fee,
+            money(r.price),
+            money(r.amount),
+            money(r.cost),
+            money(r.fee),
             r.fee_asset,
             r.maker,
             r.time_ms,
@@ -170,7 +119,7 @@ def driver_rows(
         for r in records
         if type(r) is TradeRecord
     ]
-    orders = [
+    orders: list[Row] = [
         (
             r.connection_id,
             r.symbol,
@@ -180,24 +129,24 @@ def driver_rows(
             r.type,
             order_status[r.status],
             r.time_in_force,
-            r.price,
-            r.amount,
-            r.filled,
-            r.cost,
+            None if r.price is None else money(r.price),
+            money(r.amount),
+            money(r.filled),
+            money(r.cost),
             r.created_ms,
             r.updated_ms,
         )
         for r in records
         if type(r) is OrderRecord
     ]
-    transfers = [
+    transfers: list[Row] = [
         (
             r.connection_id,
             kind[r.kind],
             r.transfer_id,
             r.asset,
-            r.amount,
-            r.fee,
+            money(r.amount),
+            money(r.fee),
             r.network,
             transfer_status[r.status],
             r.tx_id,

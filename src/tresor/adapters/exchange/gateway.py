@@ -151,6 +151,29 @@ class CcxtGateway:
             raise
         return source
 
+    def _open_client(
+        self,
+        target: ExchangeTarget,
+        credentials: Credentials,
+        connection_id: str | None,
+        *,
+        acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT,
+    ) -> ExchangeClient:
+        if self._closed:
+            raise RuntimeError("the exchange gateway is closed")
+        if not self.supports(target.exchange):
+            raise UnknownExchange(details={"exchange": target.exchange})
+        return ExchangeClient.open(
+            target,
+            credentials,
+            egress_ips=self.egress_ips,
+            redactor=self.redactor,
+            timeout_ms=self.timeout_ms,
+            verbose=self.verbose,
+            meter=self._meter(target, connection_id, acquire_timeout=acquire_timeout),
+            http=self._shared_http(),
+        )
+
     def connect(
         self,
         target: ExchangeTarget,
@@ -164,20 +187,7 @@ class CcxtGateway:
             UnknownExchange: ``target.exchange`` is not a ccxt exchange id.
             ValidationFailed: ``target.url`` is not a scheme and a host.
         """
-        if self._closed:
-            raise RuntimeError("the exchange gateway is closed")
-        if not self.supports(target.exchange):
-            raise UnknownExchange(details={"exchange": target.exchange})
-        client = ExchangeClient.open(
-            target,
-            credentials,
-            egress_ips=self.egress_ips,
-            redactor=self.redactor,
-            timeout_ms=self.timeout_ms,
-            verbose=self.verbose,
-            meter=self._meter(target, connection_id),
-            http=self._shared_http(),
-        )
+        client = self._open_client(target, credentials, connection_id)
         self._open = {c for c in self._open if not c.closed}
         self._open.add(client)
         return client
@@ -194,20 +204,7 @@ class CcxtGateway:
         found = self._markets.get(target)
         if found is not None:
             return found
-        if self._closed:
-            raise RuntimeError("the exchange gateway is closed")
-        if not self.supports(target.exchange):
-            raise UnknownExchange(details={"exchange": target.exchange})
-        client = ExchangeClient.open(
-            target,
-            _NO_KEY,
-            egress_ips=self.egress_ips,
-            redactor=self.redactor,
-            timeout_ms=self.timeout_ms,
-            verbose=self.verbose,
-            meter=self._meter(target, None, acquire_timeout=0.0),
-            http=self._shared_http(),
-        )
+        client = self._open_client(target, _NO_KEY, None, acquire_timeout=0.0)
         market = self._markets[target] = CcxtMarket(client, now_ms=self.now_ms)
         return market
 

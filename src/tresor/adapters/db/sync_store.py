@@ -25,6 +25,7 @@ from tresor.adapters.db.sync_rows import (
     TRANSFER_COLUMNS,
     driver_rows,
 )
+from tresor.adapters.db.tables import ConnectionRow
 from tresor.adapters.db.tables_sync import (
     BalanceSnapshotRow,
     OrderRow,
@@ -281,14 +282,19 @@ class SqlSyncStore(SqlActivityStore):
         )
 
     async def latest_snapshots(self, connection_ids: Sequence[str]) -> dict[str, ValuedSnapshot]:
-        latest = (
-            select(SNAPSHOTS.c.connection_id, func.max(SNAPSHOTS.c.id).label("id"))
-            .where(SNAPSHOTS.c.connection_id.in_(list(connection_ids)))
-            .group_by(SNAPSHOTS.c.connection_id)
-            .subquery()
+        # each connection's newest snapshot by a LIMIT 1 descent of (connection_id, taken_ms):
+        # a GROUP BY over every snapshot ever stored grew with the history (docs/benchmarks.md)
+        connections = ConnectionRow.__table__
+        newest = (
+            select(SNAPSHOTS.c.id)
+            .where(SNAPSHOTS.c.connection_id == connections.c.id)
+            .order_by(SNAPSHOTS.c.taken_ms.desc(), SNAPSHOTS.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
         )
+        ids = select(newest).where(connections.c.id.in_(list(connection_ids)))
         async with self._engine.connect() as conn:
-            rows = await conn.execute(select(SNAPSHOTS).join(latest, SNAPSHOTS.c.id == latest.c.id))
+            rows = await conn.execute(select(SNAPSHOTS).where(SNAPSHOTS.c.id.in_(ids)))
             return {r.connection_id: self._valued(r) for r in rows}
 
     async def snapshot_history(

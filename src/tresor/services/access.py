@@ -105,7 +105,7 @@ class AccessService:
 
     async def find_user(self, name: str) -> User:
         """Raises: NotFound."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user = await uow.users.by_name(name)
         if user is None:
             raise NotFound(
@@ -227,7 +227,7 @@ class AccessService:
             if hit.ip_allowlist and ip not in hit.ip_allowlist:
                 raise ClientIpNotAllowed()
             return hit.principal
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             record = await uow.tokens.get(token_hash)
             if record is None or record.kind is not TokenKind.ACCESS or not record.usable(now):
                 raise InvalidToken()

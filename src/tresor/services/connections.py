@@ -86,12 +86,12 @@ class ConnectionService:
 
     # -- queries ---------------------------------------------------------------------------
     async def all(self, user_id: str) -> Sequence[Connection]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.connections.for_user(user_id)
 
     async def get(self, user_id: str, connection_id: str) -> Connection:
         """Raises: NotFound (also when the connection belongs to someone else)."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             connection = await uow.connections.get(connection_id, user_id)
         if connection is None:
             raise NotFound("There is no such connection.")

@@ -103,7 +103,7 @@ class PortfolioService:
         """The user's connections, or the one asked for.
 
         Raises: NotFound (also for another user's connection)."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             if connection_id is None:
                 return sorted(await uow.connections.for_user(user_id), key=lambda c: c.label)
             found = await uow.connections.get(connection_id, user_id)

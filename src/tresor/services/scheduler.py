@@ -93,7 +93,7 @@ class SyncScheduler:
 
     async def enroll(self) -> dict[str, str]:
         """Give every connection a sync state; returns them all (connection id to user id)."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             owners = dict(await uow.connections.all_ids())
         states = await self._store.states(list(owners))
         for cid in owners:

@@ -166,7 +166,7 @@ class SyncService:
         return await self._store.state(connection_id) or SyncState(connection_id)
 
     async def _owned(self, user_id: str, connection_id: str) -> None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             if await uow.connections.get(connection_id, user_id) is None:
                 raise NotFound("There is no such connection.")
 
@@ -391,7 +391,7 @@ class SyncService:
 
     # -- credentials -------------------------------------------------------------------------
     async def _open(self, connection_id: str) -> tuple[Connection, ExchangeTarget, Credentials]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             user_id = await uow.connections.owner_of(connection_id)
             connection = (
                 await uow.connections.get(connection_id, user_id) if user_id is not None else None

@@ -83,7 +83,7 @@ async def test_a_unit_of_work_does_not_see_what_another_has_not_committed(
         await writer.users.add(data.user("u2"))
         await writer.connections.add(data.connection("k1"))
         await writer.attempts.record_failure("a", data.at(0))
-        async with backend.uow() as reader:
+        async with backend.uow(read_only=True) as reader:
             assert await reader.users.get("u2") is None
             assert await reader.connections.get("k1", "u1") is None
             assert await reader.connections.count_for_user("u1") == 0

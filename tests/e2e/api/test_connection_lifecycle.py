@@ -200,3 +200,15 @@ async def test_disconnecting_destroys_the_keys(
         await api.runtime.aclose()
         files = b"".join(f.read_bytes() for f in (tmp_path / "data").glob("tresor.db*"))
         assert not [blob for blob in gone if blob in files]
+
+
+async def test_text_with_a_nul_character_is_a_validation_error_on_every_database(
+    api: Api, alice: Tenant
+) -> None:
+    # PostgreSQL refuses NUL in text; found by the schemathesis run as a 500
+    headers = await alice.headers()
+    answer = await api.add(headers, "\x00", read=api.key())
+    assert_problem(answer, 422, "validation_failed")
+    answer = await api.http.get("/v1/connections/a%00b", headers=headers)
+    assert answer.status_code in (404, 422), answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")

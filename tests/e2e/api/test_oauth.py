@@ -277,3 +277,19 @@ async def test_every_auth_error_is_problem_json_with_a_remedy(api: Api) -> None:
         assert body["code"]
         assert body["detail"]
         assert body["remedy"]
+
+
+async def test_fifty_concurrent_token_requests_all_succeed(api: Api, alice: Tenant) -> None:
+    # Each grant reads the client and then writes a token: on SQLite a deferred transaction
+    # that read before another one committed could not write ("database is locked", a 500).
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": alice.client_id,
+        "client_secret": alice.client_secret,
+    }
+    answers = await asyncio.gather(*(api.http.post(TOKEN, data=form) for _ in range(50)))
+    assert [a.status_code for a in answers] == [200] * 50
+    tokens = {a.json()["access_token"] for a in answers}
+    assert len(tokens) == 50
+    for token in list(tokens)[:3]:
+        assert await can_list(api, token) == 200

@@ -108,7 +108,7 @@ class MemoryStore:
         self.committed = _Tables()
         self.attempt_ids = itertools.count(1)
 
-    def uow(self) -> MemoryUnitOfWork:
+    def uow(self, *, read_only: bool = False) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
 
 

@@ -11,9 +11,14 @@ Build one ``Database`` per process (in bootstrap) from the URL ``database_url`` 
 
 SQLite (the embedded default) runs with foreign keys on, the WAL journal (readers never wait
 for the writer) and SQLAlchemy in charge of ``BEGIN``, so every unit of work, reads included,
-is one transaction and savepoints work. A unit of work that reads and later writes while another
-one committed a write in between fails with "database is locked" (SQLite's
-``SQLITE_BUSY_SNAPSHOT``): keep units of work short and never hold one across a network call.
+is one transaction and savepoints work. A unit of work begins with ``BEGIN IMMEDIATE``: it takes
+SQLite's write lock first (waiting up to ``SQLITE_BUSY_SECONDS`` for another writer), so one that
+reads and then writes can never meet a write committed in between, which a deferred ``BEGIN``
+fails with "database is locked" (``SQLITE_BUSY_SNAPSHOT``, not retried by the busy handler).
+Units of work therefore take turns on SQLite: keep them short and never hold one across a
+network call. ``uow(read_only=True)`` begins a deferred transaction instead, for units of work
+that only read (they never wait for a writer); the stores (``sql_base``) keep deferred
+transactions for their reads.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from tresor.adapters.db.repositories import (
     SqlTokenRepository,
     SqlUserRepository,
 )
+from tresor.domain.errors import ValidationFailed
 from tresor.services.ports import (
     AttemptRepository,
     ClientRepository,
@@ -57,6 +63,8 @@ DATABASE_FILE = "tresor.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any constant: concurrent ``migrate()`` calls on one PostgreSQL database run one at a time.
 _MIGRATION_LOCK = 0x7265736F72
+SQLITE_BUSY_SECONDS = 30.0  # how long a unit of work waits for SQLite's write lock
+_BEGIN = "tresor_begin"  # execution option: the BEGIN statement of a SQLite transaction
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -140,9 +148,13 @@ class Database:
                     "tresor.adapters.db.memory.MemoryStore for tests"
                 )
             _prepare_sqlite_file(Path(parsed.database))
-            self._engine = create_async_engine(parsed, echo=echo)
+            self._engine = create_async_engine(
+                parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}
+            )
             event.listen(self._engine.sync_engine, "connect", _sqlite_connected)
             event.listen(self._engine.sync_engine, "begin", _sqlite_begin)
+            # the same pool; units of work on it begin with BEGIN IMMEDIATE
+            uow_engine = self._engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
         elif parsed.drivername == "postgresql+asyncpg":
             connect_args: dict[str, Any] = {}
             if schema is not None:
@@ -152,13 +164,18 @@ class Database:
             self._engine = create_async_engine(
                 parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
             )
+            uow_engine = self._engine
         else:
             raise ValueError(
                 f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
                 "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
             )
+        # PostgreSQL refuses text with NUL characters (a 500 for a client that sent one);
+        # both backends refuse it the same way, as the client's error
+        event.listen(self._engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self.url = parsed.render_as_string(hide_password=True)
-        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(uow_engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
     def __repr__(self) -> str:
         return f"Database({self.url!r})"
@@ -167,9 +184,10 @@ class Database:
     def engine(self) -> AsyncEngine:
         return self._engine
 
-    def uow(self) -> SqlUnitOfWork:
-        """A new unit of work (a ``UnitOfWorkFactory``)."""
-        return SqlUnitOfWork(self._sessions)
+    def uow(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        """A new unit of work (a ``UnitOfWorkFactory``); ``read_only`` ones begin with a plain
+        deferred ``BEGIN`` on SQLite (they never wait for a writer)."""
+        return SqlUnitOfWork(self._read_sessions if read_only else self._sessions)
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with Alembic, in one transaction."""
@@ -221,8 +239,28 @@ def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
+    if _has_nul(parameters):
+        raise ValidationFailed(
+            "Text in the request contains a NUL character.",
+            remedy="Remove NUL (\\u0000) characters from names, ids and labels.",
+        )
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN, "BEGIN"))
 
 
 if TYPE_CHECKING:

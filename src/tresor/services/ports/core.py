@@ -153,4 +153,7 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work. ``read_only``: it will not write, so it need not wait for other
+        writers (on SQLite, where a unit of work that may write takes the write lock first)."""
+        ...

@@ -28,13 +28,16 @@ from tresor.adapters.crypto import (
 )
 from tresor.adapters.db.request_log import BufferedRequestLog
 from tresor.adapters.db.sync_store import SqlSyncStore
+from tresor.adapters.db.trading_store import SqlTradingStore
 from tresor.adapters.db.uow import Database, database_url
 from tresor.adapters.exchange.gateway import CcxtGateway
+from tresor.adapters.exchange.trading import CcxtTradeGateway
 from tresor.adapters.ratelimit.memory import InMemoryRateBudget
 from tresor.config import Settings
 from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
+from tresor.services.batch import BatchService
 from tresor.services.connections import ConnectionRules, ConnectionService
 from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
@@ -49,6 +52,7 @@ from tresor.services.rewrap import KeyRewrap
 from tresor.services.scheduler import SchedulePolicy, SyncScheduler
 from tresor.services.sync import SyncService
 from tresor.services.sync_health import SyncPolicy
+from tresor.services.trading import OrderService
 from tresor.services.verification import (
     DeferredVerification,
     PendingKeyVerification,
@@ -238,15 +242,30 @@ async def build_runtime(settings: Settings) -> Runtime:
             queue=queue,
             gate=gate,
         )
+    market = MarketDataService(
+        gateway=gateway, cache=market_cache, clock=clock, endpoints=endpoints_of(settings)
+    )
+    trading_store = SqlTradingStore(database.engine)
+    orders = OrderService(
+        uow=database.uow,
+        store=trading_store,
+        records=store,
+        gateway=CcxtTradeGateway(gateway.connect, gateway.now_ms),
+        vault=vault,
+        opener=worker.opener() if worker is not None else None,
+        endpoints=endpoints_of(settings),
+        clock=clock,
+        reference_price=market.reference_price,
+    )
     container = Container(
         access=access,
         connections=connections,
         sync=sync,
         store=store,
         portfolio=PortfolioService(uow=database.uow, store=store, clock=clock),
-        market=MarketDataService(
-            gateway=gateway, cache=market_cache, clock=clock, endpoints=endpoints_of(settings)
-        ),
+        market=market,
+        orders=orders,
+        batches=BatchService(orders=orders, store=trading_store, clock=clock),
         egress_ips=tuple(settings.egress_ips),
     )
     runtime = Runtime(

@@ -20,6 +20,16 @@ message and the remedy. The tree::
     │   ├── InsufficientScope           insufficient_scope
     │   ├── ClientIpNotAllowed          client_ip_not_allowed
     │   └── TooManyAttempts             too_many_attempts
+    ├── OrderRefused                    the order was not placed: Tresor's pre-trade checks or
+    │   │                               the exchange said no (fix the order and send it again)
+    │   ├── InvalidOrder                invalid_order (details.rule names the failing rule)
+    │   ├── InsufficientFunds           insufficient_funds (details: asset, needed, available)
+    │   ├── MarketClosed                market_closed (halted, in a break or delisted)
+    │   └── TradeKeyRequired            trade_key_required (the connection has only a read key)
+    ├── Conflict                        the request clashes with an earlier one or a state
+    │   ├── IdempotencyKeyReused        idempotency_key_reused (same key, another request)
+    │   ├── IdempotencyInProgress       idempotency_in_progress (same key, still being handled)
+    │   └── OrderNotOpen                order_not_open (cancel or replace of a finished order)
     ├── KeyRejected                     the exchange key cannot be used as given
     │   ├── WithdrawPermissionEnabled   withdraw_permission_enabled (never overridable)
     │   ├── TradePermissionMissing      trade_permission_missing
@@ -179,6 +189,77 @@ class TooManyAttempts(AccessDenied):
         self.details.setdefault("retry_after", retry_after)
 
 
+# -- orders ------------------------------------------------------------------------------------
+class OrderRefused(TresorError):
+    code = "order_refused"
+    default_message = "The order was not placed."
+    default_remedy = "Correct the order and send it again."
+
+
+class InvalidOrder(OrderRefused):
+    code = "invalid_order"
+    default_message = "The order breaks one of the market's rules."
+    default_remedy = (
+        "Fix the value named in 'rule' (the details give the market's limit), then send it again."
+    )
+
+    def __init__(self, rule: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rule = rule
+        self.details.setdefault("rule", rule)
+
+
+class InsufficientFunds(OrderRefused):
+    code = "insufficient_funds"
+    default_message = "The account does not have enough free balance for this order."
+    default_remedy = (
+        "Lower the amount, deposit more on the exchange, or cancel open orders that lock funds."
+    )
+
+
+class MarketClosed(OrderRefused):
+    code = "market_closed"
+    default_message = "The market is not trading now (halted, in a break or delisted)."
+    default_remedy = "Wait until the exchange reopens the market, or trade another symbol."
+
+
+class TradeKeyRequired(OrderRefused):
+    code = "trade_key_required"
+    default_message = "This connection has no key that may trade; its read key is never used to."
+    default_remedy = (
+        "Add a trade key to the connection (read + trade, withdrawals disabled) with "
+        "PUT /v1/connections/{id}/keys/trade, then send the order again."
+    )
+
+
+# -- conflicts ---------------------------------------------------------------------------------
+class Conflict(TresorError):
+    code = "conflict"
+    default_message = "The request conflicts with an earlier one or with the object's state."
+    default_remedy = "Read the object's current state, then decide what to send."
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was already used for a different request."
+    default_remedy = (
+        "Use a new Idempotency-Key for a new request; resend the same key only with the very "
+        "same request to get its original result."
+    )
+
+
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+    default_message = "A request with this Idempotency-Key is still being handled."
+    default_remedy = "Wait a moment, then send the same request again to get its result."
+
+
+class OrderNotOpen(Conflict):
+    code = "order_not_open"
+    default_message = "The order is no longer open."
+    default_remedy = "Read the order (GET /v1/orders/{id}) to see how it ended."
+
+
 # -- exchange keys -----------------------------------------------------------------------------
 class KeyRejected(TresorError):
     code = "key_rejected"
@@ -287,3 +368,38 @@ class ClockSkew(ExchangeTrouble):
     code = "clock_skew"
     default_message = "Tresor's clock and the exchange's clock disagree too much."
     default_remedy = "Synchronise the server's clock (NTP), then test the connection again."
+
+
+def error_to_dict(error: TresorError) -> dict[str, Any]:
+    """What an error says, to be kept and raised again (``error_from_dict``)."""
+    return {
+        "code": error.code,
+        "message": error.message,
+        "remedy": error.remedy,
+        "details": error.details,
+    }
+
+
+def _kinds(cls: type[TresorError]) -> list[type[TresorError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _kinds(sub)
+    return found
+
+
+def error_from_dict(data: dict[str, Any]) -> TresorError:
+    """The error ``error_to_dict`` kept, as an instance of the class with its code (the same
+    message, remedy and details; a code no class has comes back as a ``TresorError``)."""
+    code = data.get("code")
+    cls = next((c for c in _kinds(TresorError) if c.code == code), TresorError)
+    error = cls.__new__(cls)
+    TresorError.__init__(
+        error,
+        str(data.get("message") or ""),
+        remedy=str(data.get("remedy") or "") or None,
+        details=dict(data.get("details") or {}),
+    )
+    for name, value in error.details.items():  # e.g. InvalidOrder.rule, RateLimited.retry_after
+        if name in ("rule", "retry_after") and not hasattr(error, name):
+            setattr(error, name, value)
+    return error

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from tresor.domain.connections import ExchangeTarget
+from tresor.domain.connections import Connection, ExchangeTarget
 from tresor.domain.errors import (
     ExchangeTrouble,
     InputError,
@@ -122,6 +123,20 @@ class MarketDataService:
             raise _no_room(exc) from exc
 
     # -- market data ---------------------------------------------------------------------------
+    async def reference_price(
+        self, connection: Connection, symbol: str, side: str
+    ) -> Decimal | None:
+        """The price a market order of ``side`` on ``connection`` would start at (the best
+        ask for a buy, the best bid for a sell) from the endpoint's ticker, cached or fetched;
+        None when the connection's endpoint is not served here or has no such price."""
+        if connection.endpoint is None or connection.endpoint not in self._endpoints:
+            return None
+        try:
+            ticker = (await self.ticker(connection.endpoint, symbol)).value
+        except (InputError, ExchangeTrouble):
+            return None
+        return (ticker.ask if side == "buy" else ticker.bid) or ticker.last
+
     async def ticker(self, endpoint: str, symbol: str) -> MarketAnswer[Ticker]:
         """The last price, best bid and ask and the day's figures of ``symbol``.
 

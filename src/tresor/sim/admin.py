@@ -9,6 +9,10 @@ POST   /_sim/accounts/{id}/history     {"days", "trades", "symbols", "seed", "op
 GET    /_sim/accounts/{id}/truth       every order, trade, deposit, withdrawal and balance
 POST   /_sim/faults / GET / DELETE     injected faults (see faults.py)
 DELETE /_sim/limits                    forget request weights, order counts and bans
+POST   /_sim/symbols                   {"symbol": "BTCUSDT", "status": "HALT"} -> the status;
+                                       HALT, BREAK or END_OF_DAY close the market, TRADING
+                                       reopens it
+GET    /_sim/symbols                   the symbols that are not TRADING, with their status
 GET    /_sim/info                      the venue: seed, symbols, limits
 """
 
@@ -20,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tresor.sim.api_exchange_info import SYMBOLS_CACHE
+from tresor.sim.engine import SYMBOL_STATUSES
 from tresor.sim.faults import FaultConfigError, Faults
 from tresor.sim.history import HistoryError, HistorySpec, generate
 from tresor.sim.market import f8
@@ -102,7 +108,25 @@ def _route(app: SimApp, method: str, parts: list[str], payload: Any) -> Answer:
         case "DELETE", ["limits"]:
             sim.limits.reset()
             return 200, {"limits": "reset"}
+        case "POST", ["symbols"]:
+            return _symbol_status(app, payload, now)
+        case "GET", ["symbols"]:
+            return 200, {"statuses": dict(sorted(venue.symbol_status.items()))}
     raise AdminError(404, f"no admin route {method} /_sim/{'/'.join(parts)}")
+
+
+def _symbol_status(app: SimApp, payload: Any, now: int) -> Answer:
+    if not isinstance(payload, dict) or set(payload) != {"symbol", "status"}:
+        raise AdminError(400, 'the body must be {"symbol": "BTCUSDT", "status": "HALT"}')
+    symbol, status = payload["symbol"], payload["status"]
+    venue = app.sim.venue
+    if not isinstance(symbol, str) or symbol not in venue.market.pairs:
+        raise AdminError(404, f"no symbol {symbol!r}")
+    if status not in SYMBOL_STATUSES:
+        raise AdminError(400, f"status must be one of {', '.join(SYMBOL_STATUSES)}")
+    venue.set_status(symbol, status, now)
+    app.sim.cache.pop(SYMBOLS_CACHE, None)
+    return 200, {"symbol": symbol, "status": venue.status(symbol)}
 
 
 def _account(app: SimApp, raw_id: str) -> Account:

@@ -1,4 +1,5 @@
-"""``GET /api/v3/exchangeInfo``: the rate limits and every listed symbol with its filters."""
+"""``GET /api/v3/exchangeInfo``: the rate limits and every listed symbol with its filters and
+status (TRADING unless the admin API halted it: ``POST /_sim/symbols``)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from tresor.sim import errors as e
 from tresor.sim.api_public import symbols_param
 from tresor.sim.catalogue import Pair
 from tresor.sim.context import Ctx, Endpoint, RawJSON, fixed
+from tresor.sim.engine import SYMBOL_STATUSES
 from tresor.sim.market import f8
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
 
 
-def symbol_info(p: Pair) -> dict[str, Any]:
+SYMBOLS_CACHE = "exchangeInfo.symbols"  # every symbol, serialised; dropped on a status change
+
+
+def symbol_info(p: Pair, status: str = "TRADING") -> dict[str, Any]:
     return {
         "symbol": p.symbol,
-        "status": "TRADING",
+        "status": status,
         "baseAsset": p.base,
         "baseAssetPrecision": 8,
         "quoteAsset": p.quote,
@@ -101,15 +106,17 @@ def exchange_info(ctx: Ctx) -> Any:
     show_sets = p.boolean("showPermissionSets", default=True)
     if pairs is not None and (permissions is not None or status is not None):
         raise e.bad_combination()
-    if status is not None and status not in ("TRADING", "HALT", "BREAK", "END_OF_DAY"):
+    if status is not None and status not in SYMBOL_STATUSES:
         raise e.SimError(400, -1122, "Invalid symbolStatus.")
+    sim = ctx.sim
+    venue = sim.venue
     if permissions is not None:
         wanted = permissions.strip('[]"').replace('"', "").split(",")
         if "SPOT" not in wanted:
             pairs = []
-    if status is not None and status != "TRADING":
-        pairs = []
-    sim = ctx.sim
+    if status is not None:
+        listed = pairs if pairs is not None else list(venue.market.pairs.values())
+        pairs = [pair for pair in listed if venue.status(pair.symbol) == status]
     head = {
         "timezone": "UTC",
         "serverTime": ctx.now,
@@ -143,13 +150,18 @@ def exchange_info(ctx: Ctx) -> Any:
     }
     prefix = orjson.dumps(head)[:-1]
     if pairs is None and show_sets:
-        body = sim.cache.get("exchangeInfo.symbols")
+        body = sim.cache.get(SYMBOLS_CACHE)
         if body is None:
-            body = orjson.dumps([symbol_info(pair) for pair in sim.venue.market.pairs.values()])
-            sim.cache["exchangeInfo.symbols"] = body
+            body = orjson.dumps(
+                [
+                    symbol_info(pair, venue.status(pair.symbol))
+                    for pair in venue.market.pairs.values()
+                ]
+            )
+            sim.cache[SYMBOLS_CACHE] = body
     else:
-        chosen = pairs if pairs is not None else list(sim.venue.market.pairs.values())
-        infos = [symbol_info(pair) for pair in chosen]
+        chosen = pairs if pairs is not None else list(venue.market.pairs.values())
+        infos = [symbol_info(pair, venue.status(pair.symbol)) for pair in chosen]
         if not show_sets:
             for info in infos:
                 info["permissionSets"] = []

@@ -28,6 +28,8 @@ ZERO = Decimal(0)
 EIGHT = Decimal("0.00000001")
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")
+# Symbol statuses of exchangeInfo (Binance spot enums: "Symbol status"); only TRADING trades.
+SYMBOL_STATUSES = ("TRADING", "END_OF_DAY", "HALT", "BREAK")
 KNOWN_TYPES = (*ORDER_TYPES, "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
 
@@ -43,6 +45,7 @@ class Venue:
         self.market = market
         self.accounts: dict[int, Account] = {}
         self.keys: dict[str, ApiKey] = {}
+        self.symbol_status: dict[str, str] = {}  # symbols not TRADING, by symbol
         self._next_order_id = 1_000_000_001
         self._next_trade_id: dict[str, int] = {}
         self._next_account = 1
@@ -97,11 +100,38 @@ class Venue:
         self._next_trade_id[symbol] = n + 1
         return n
 
+    # -- symbol status ---------------------------------------------------------------------------
+    def status(self, symbol: str) -> str:
+        return self.symbol_status.get(symbol, "TRADING")
+
+    def set_status(self, symbol: str, status: str, now: int) -> None:
+        """Halt, pause or reopen a symbol. While it is not TRADING, new orders are refused
+        ("Market is closed.") and resting orders do not fill; cancels still work. Resting
+        orders are matched up to the change first, and after a reopening from the change on,
+        so nothing fills against the prices of the closed spell."""
+        if status not in SYMBOL_STATUSES:
+            raise ValueError(f"unknown symbol status {status!r}")
+        self.settle_all(now)
+        if status == "TRADING":
+            self.symbol_status.pop(symbol, None)
+            for account in self.accounts.values():
+                for order in account.open_orders.values():
+                    if order.symbol == symbol:
+                        order.checked_until = max(order.checked_until, now)
+        else:
+            self.symbol_status[symbol] = status
+
     # -- order placement -------------------------------------------------------------------------
     def validate_new_order(
         self, account: Account, pair: Pair, request: OrderRequest, now: int
     ) -> None:
-        """Raise the exchange's error if ``request`` breaks a filter or the balance rule."""
+        """Raise the exchange's error if ``request`` breaks a filter or the balance rule.
+
+        A symbol that is not TRADING refuses every new order first, with -1013 "Market is
+        closed." (errors.md lists the text among the order-placement failures that -1013
+        INVALID_MESSAGE can carry; it is the code clients report from the live exchange)."""
+        if self.status(pair.symbol) != "TRADING":
+            raise e.market_closed()
         validate_new_order(self.market, account, pair, request, now)
 
     def place_order(
@@ -299,6 +329,9 @@ class Venue:
         due: list[tuple[int, int, Iterator[int], Order]] = []
         for order in account.open_orders.values():
             if order.type == "MARKET" or order.checked_until >= now:
+                continue
+            if order.symbol in self.symbol_status:  # not trading: nothing fills meanwhile
+                order.checked_until = now
                 continue
             crossings = self._crossings(order, order.checked_until, now)
             order.checked_until = now

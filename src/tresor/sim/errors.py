@@ -51,6 +51,7 @@ MAINTENANCE = (-1016, "This service is no longer available.")
 INSUFFICIENT_BALANCE = "Account has insufficient balance for requested action."
 UNKNOWN_ORDER = "Unknown order sent."
 DUPLICATE_ORDER = "Duplicate order sent."
+MARKET_CLOSED = "Market is closed."
 
 
 def err(pair: tuple[int, str], http_status: int = 400) -> SimError:
@@ -192,6 +193,14 @@ def illegal_value(name: str, value: str) -> SimError:
 
 def filter_failure(name: str) -> SimError:
     return SimError(400, -1013, f"Filter failure: {name}")
+
+
+def market_closed() -> SimError:
+    """A new order on a symbol that is not TRADING. errors.md lists "Market is closed." ("The
+    symbol is not trading.") among the order-placement messages, which -1013 INVALID_MESSAGE
+    points to; -1013 is the code the live exchange answers it with (python-binance issue 1329,
+    ccxt PR 6570: ``{"code":-1013,"msg":"Market is closed."}``)."""
+    return SimError(400, -1013, MARKET_CLOSED)
 
 
 def new_order_rejected(msg: str) -> SimError:

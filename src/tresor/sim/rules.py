@@ -47,7 +47,11 @@ def validate_new_order(
         if not pair.min_notional <= price * qty <= pair.max_notional:
             raise e.filter_failure("NOTIONAL")
     elif qty is not None:
-        check_lot(pair, qty, "MARKET_LOT_SIZE", pair.market_max_qty)
+        # LOT_SIZE applies to every order, MARKET_LOT_SIZE (minQty 0, a lower maxQty) to
+        # market orders on top (filters.md)
+        if qty > pair.market_max_qty:
+            raise e.filter_failure("MARKET_LOT_SIZE")
+        check_lot(pair, qty, "LOT_SIZE", pair.max_qty)
         if qty * mid < pair.min_notional:
             raise e.filter_failure("NOTIONAL")
     elif quote_qty is not None and quote_qty < pair.min_notional:

@@ -14,9 +14,11 @@ from tests.contract.exchange.conftest import FUNDS, UtcClock, credentials, targe
 from tests.support.simclient import READ_ONLY, TRADE, SimAdmin
 from tresor.adapters.exchange import CcxtGateway, ExchangeClient
 from tresor.domain.errors import (
+    InsufficientFunds,
     InvalidCredentials,
     KeyRefusedAmbiguously,
     NotFound,
+    OrderNotOpen,
     ValidationFailed,
 )
 
@@ -102,23 +104,25 @@ async def test_trading_with_a_read_only_key_is_refused_not_rate_limited(
     assert caught.value.details["exchange_error"] == "DDoSProtection"
 
 
-async def test_an_order_beyond_the_balance_is_a_validation_failure(
+async def test_an_order_beyond_the_balance_is_insufficient_funds(
     sim: SimAdmin, gateway: CcxtGateway
 ) -> None:
     key = sim.key(sim.account({"USDT": "10"}), TRADE)
     async with gateway.connect(target(sim), credentials(key)) as client:
         price = await below_market(client)
-        with pytest.raises(ValidationFailed) as caught:
+        with pytest.raises(InsufficientFunds) as caught:
             await client.create_order(
                 symbol=SYMBOL, side="buy", order_type="limit", amount=Decimal("1"), price=price
             )
-    assert caught.value.details["reason"] == "insufficient_funds"
+    assert caught.value.code == "insufficient_funds"
 
 
-async def test_an_unknown_order_is_not_found(trader: ExchangeClient) -> None:
+async def test_an_unknown_order_is_not_found_and_cannot_be_cancelled(
+    trader: ExchangeClient,
+) -> None:
     with pytest.raises(NotFound):
         await trader.fetch_order("987654321", SYMBOL)
-    with pytest.raises(NotFound):
+    with pytest.raises(OrderNotOpen):  # Binance -2011: no open order with that id
         await trader.cancel_order("987654321", SYMBOL)
 
 

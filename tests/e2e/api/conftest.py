@@ -17,6 +17,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -280,6 +281,22 @@ async def api(api_factory: ApiFactory) -> Api:
 async def alice(api: Api) -> Tenant:
     """A user whose client has every scope."""
     return await api.tenant("alice", "read,trade,admin")
+
+
+# -- trading ---------------------------------------------------------------------------------
+async def resting_order(api: Api, connection_id: str, amount: str = "0.001") -> dict[str, Any]:
+    """The body of a limit buy of BTC/USDT at 60% of the best bid: valid, and it stays open."""
+    ticker = api.sim.http.get("/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"})
+    ticker.raise_for_status()
+    price = (Decimal(ticker.json()["bidPrice"]) * Decimal("0.6")).quantize(Decimal(1))
+    return {
+        "connection_id": connection_id,
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "type": "limit",
+        "amount": amount,
+        "price": str(price),
+    }
 
 
 # -- assertions ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ the table fails ``test_the_route_table_covers_every_protected_route``."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from tests.e2e.api.conftest import Api, Tenant, assert_problem
+from tests.e2e.api.conftest import Api, Tenant, assert_problem, resting_order
 
 TRADE = {"enableReading": True, "enableSpotAndMarginTrading": True}
 SCOPES = {"read", "trade", "admin"}
@@ -22,17 +23,23 @@ class Route:
     method: str
     path: str  # the template, as in app.routes
     scope: str | None  # None: any valid token
-    body: str | None = None  # "connection" or "key"
+    body: str | None = None  # "connection", "key" or "order" (an order on the connection)
     values: tuple[tuple[str, str], ...] = ()  # fixed path parameters besides the id
     query_id: bool = False  # takes the connection id as the ``connection_id`` query filter
     query: str = ""  # fixed query parameters
 
     @property
     def takes_id(self) -> bool:
-        return "{connection_id}" in self.path or self.query_id
+        return (
+            "{connection_id}" in self.path
+            or "{order_id}" in self.path
+            or self.query_id
+            or self.body == "order"
+        )
 
-    def url(self, connection_id: str) -> str:
+    def url(self, connection_id: str, order_id: str = "{order_id}") -> str:
         url = self.path.replace("{connection_id}", connection_id)
+        url = url.replace("{order_id}", order_id)
         for name, value in self.values:
             url = url.replace("{" + name + "}", value)
         if self.query_id:
@@ -68,6 +75,12 @@ ROUTES = [
             "/v1/sync/gaps",
         )
     ),
+    Route("POST", "/v1/orders", "trade", body="order"),
+    # a batch answers 200 with each operation's own 404 (tests/e2e/api/test_batch_api.py)
+    Route("POST", "/v1/batch", "trade", body="batch"),
+    Route("GET", "/v1/orders/open", "trade", query_id=True),
+    Route("GET", "/v1/orders/{order_id}", "trade"),
+    Route("DELETE", "/v1/orders/{order_id}", "trade"),
     Route("GET", "/v1/events", "read"),
     Route("GET", "/v1/schemas", "read"),
     Route("GET", "/v1/schemas/{name}", "read", values=(("name", "trade"),)),
@@ -95,21 +108,45 @@ SCOPED = [r for r in ROUTES if r.scope is not None]
 async def call(
     api: Api, route: Route, connection_id: str, headers: dict[str, str]
 ) -> httpx.Response:
+    """``route`` called on the connection (or on an order placed on it by its owner)."""
     body: dict[str, Any] | None = None
+    headers = dict(headers)
     if route.body == "connection":
         body = {"exchange": "binance", "label": "other", "endpoint": "sim", "read_key": api.key()}
     elif route.body == "key":
         body = api.key(TRADE)
+    elif route.body == "batch":
+        body = {"operations": [{"op": "cancel_order", "order_id": "ord_1"}]}
+        headers["Idempotency-Key"] = secrets.token_hex(8)
+    elif route.body == "order":
+        body = await resting_order(api, connection_id)
+        headers["Idempotency-Key"] = secrets.token_hex(8)
+    order_id = "0" * 24
+    if "{order_id}" in route.path:
+        order_id = OWNERS_ORDERS.get(connection_id) or order_id
     return await api.http.request(
-        route.method, route.url(connection_id), json=body, headers=headers
+        route.method, route.url(connection_id, order_id), json=body, headers=headers
     )
 
 
+# the order its owner placed on each connection of ``connection_of`` (by connection id)
+OWNERS_ORDERS: dict[str, str] = {}
+
+
 async def connection_of(api: Api, tenant: Tenant) -> tuple[dict[str, str], dict[str, Any]]:
+    """A connection of ``tenant`` (with a read and a trade key) and an open order on it."""
     headers = await tenant.headers()
     answer = await api.add(headers, "main", read=api.key(), trade=api.key(TRADE))
     assert answer.status_code == 201, answer.text
-    return headers, answer.json()
+    connection = answer.json()
+    placed = await api.http.post(
+        "/v1/orders",
+        json=await resting_order(api, connection["id"]),
+        headers={**headers, "Idempotency-Key": secrets.token_hex(8)},
+    )
+    assert placed.status_code == 201, placed.text
+    OWNERS_ORDERS[connection["id"]] = placed.json()["id"]
+    return headers, connection
 
 
 async def test_the_route_table_covers_every_protected_route(api: Api) -> None:

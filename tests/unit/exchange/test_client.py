@@ -41,7 +41,10 @@ ALLOWED = {
     "rate_limit_ms",
     "binance_raw",  # a fixed map of read endpoints (test below)
     # trading
+    "precision_mode",  # how the markets' precisions read (no request)
     "create_order",
+    "fetch_order_by_client_id",  # the lookup that keeps an order from being placed twice
+    "fetch_order_trades",
     "cancel_order",
     # what the key may do
     "binance_api_restrictions",

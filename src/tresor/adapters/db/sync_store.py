@@ -121,6 +121,18 @@ class SqlSyncStore(SqlActivityStore):
             ]
         )
 
+    async def save_records(self, records: Sequence[Record]) -> None:
+        """Records learnt outside a sync (an order Tresor placed, its fills): upserted as a
+        page's are, no cursor moved."""
+        trades, orders, transfers = driver_rows(records, money_as_text=self._money_as_text)
+        await self._bulk_write(
+            [
+                Upsert(TRADES, TRADE_COLUMNS, trades, update=False),
+                Upsert(ORDERS, ORDER_COLUMNS, orders, update=True),
+                Upsert(TRANSFERS, TRANSFER_COLUMNS, transfers, update=True),
+            ]
+        )
+
     async def gaps(self, connection_ids: Sequence[str]) -> list[Gap]:
         async with self._engine.connect() as conn:
             rows = await conn.execute(

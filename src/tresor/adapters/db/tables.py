@@ -165,6 +165,7 @@ class ConnectionKeyRow(Base):
     verified_at: Mapped[datetime | None]
 
 
-# The sync engine's tables live in their own module; importing it here registers them on
-# ``Base.metadata`` wherever the schema is used (migrations, the schema test).
+# The sync and trading tables live in their own modules; importing them here registers them
+# on ``Base.metadata`` wherever the schema is used (migrations, the schema test).
 from tresor.adapters.db import tables_sync as _sync_tables  # noqa: E402, F401
+from tresor.adapters.db import tables_trading as _trading_tables  # noqa: E402, F401

@@ -31,9 +31,11 @@ import certifi
 
 from tresor.adapters.exchange.errors import translate
 from tresor.adapters.exchange.metering import Meter
+from tresor.adapters.exchange.order_refusals import SentOrder
 from tresor.adapters.exchange.redact import SecretRedactor
 from tresor.domain.connections import Credentials, ExchangeTarget
 from tresor.domain.errors import ExchangeUnavailable, UnknownExchange, ValidationFailed
+from tresor.domain.order_rules import MarketRules
 
 DEFAULT_TIMEOUT_MS = 10_000
 CCXT_LOGGER = "ccxt"
@@ -158,6 +160,10 @@ class SharedHttp:
         await self.session.close()
 
 
+class _Absent(Exception):
+    """The exchange has no such order (ccxt's ``OrderNotFound``), where "none" is an answer."""
+
+
 def _dict(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ExchangeUnavailable("The exchange sent an answer Tresor cannot read.")
@@ -248,24 +254,44 @@ class ExchangeClient:
     def __repr__(self) -> str:
         return f"ExchangeClient({self.exchange!r}, closed={self._closed})"
 
-    async def _run(self, call: Coroutine[Any, Any, Any], *, trading: bool = False) -> Any:
+    async def _run(
+        self,
+        call: Coroutine[Any, Any, Any],
+        *,
+        trading: bool = False,
+        absent: bool = False,
+        order: SentOrder | None = None,
+    ) -> Any:
+        """Await a ccxt call; its errors become domain errors (with ``absent``, ccxt's
+        ``OrderNotFound`` becomes ``_Absent``, for the caller to answer "none")."""
         if self._closed:
             call.close()
             raise RuntimeError("this exchange client is closed")
         try:
             return await call
+        except ccxt.OrderNotFound as exc:
+            if not absent:
+                error = self._translated(exc, trading=trading, order=order)
+            else:
+                error = _Absent()
         except ccxt.BaseError as exc:
-            error = translate(
-                exc,
-                exchange=self.exchange,
-                egress_ips=self._egress_ips,
-                secrets=self._secrets,
-                response_headers=self._ex.last_response_headers,
-                trading=trading,
-            )
+            error = self._translated(exc, trading=trading, order=order)
         # raised outside the except block, so the ccxt exception (whose traceback holds the
         # signed request) is not chained as __context__
         raise error
+
+    def _translated(
+        self, exc: BaseException, *, trading: bool, order: SentOrder | None = None
+    ) -> Exception:
+        return translate(
+            exc,
+            exchange=self.exchange,
+            egress_ips=self._egress_ips,
+            secrets=self._secrets,
+            response_headers=self._ex.last_response_headers,
+            trading=trading,
+            order=order,
+        )
 
     def adopt_markets(self, holder: Any) -> None:
         """Take the markets another ccxt instance of the same exchange loaded (ccxt's
@@ -376,6 +402,11 @@ class ExchangeClient:
         return await self._run(method(params))
 
     # -- trading ------------------------------------------------------------------------------
+    @property
+    def precision_mode(self) -> int:
+        """ccxt's ``precisionMode`` of the exchange (how its markets' precisions read)."""
+        return int(self._ex.precisionMode)
+
     async def create_order(
         self,
         *,
@@ -385,13 +416,39 @@ class ExchangeClient:
         amount: Decimal,
         price: Decimal | None = None,
         client_order_id: str | None = None,
+        time_in_force: str | None = None,
+        recv_window_ms: int | None = None,
+        rules: MarketRules | None = None,
     ) -> dict[str, Any]:
-        """Place an order. Amounts go to ccxt as decimal strings, never through float."""
-        params = {} if client_order_id is None else {"clientOrderId": client_order_id}
+        """Place an order. Amounts go to ccxt as decimal strings, never through float. With the
+        market's ``rules``, a refusal names the exact rule the order broke."""
+        params: dict[str, Any] = {}
+        if client_order_id is not None:
+            params["clientOrderId"] = client_order_id
+        if time_in_force is not None and order_type == "limit":
+            params["timeInForce"] = time_in_force
+        if recv_window_ms is not None and self.exchange == "binance":
+            params["recvWindow"] = recv_window_ms
         call = self._ex.create_order(
             symbol, order_type, side, str(amount), None if price is None else str(price), params
         )
-        return _dict(await self._run(call, trading=True))
+        sent = None
+        if rules is not None:
+            sent = SentOrder(rules, side, order_type, amount, price)
+        return _dict(await self._run(call, trading=True, order=sent))
+
+    async def fetch_order_by_client_id(
+        self, client_order_id: str, symbol: str
+    ) -> dict[str, Any] | None:
+        """The order the exchange knows by ``client_order_id``, or None when it has none."""
+        call = self._ex.fetch_order(None, symbol, {"origClientOrderId": client_order_id})
+        try:
+            return _dict(await self._run(call, trading=True, absent=True))
+        except _Absent:
+            return None
+
+    async def fetch_order_trades(self, order_id: str, symbol: str) -> list[dict[str, Any]]:
+        return _list(await self._run(self._ex.fetch_order_trades(order_id, symbol), trading=True))
 
     async def cancel_order(self, order_id: str, symbol: str) -> dict[str, Any]:
         return _dict(await self._run(self._ex.cancel_order(order_id, symbol), trading=True))

@@ -1,6 +1,50 @@
 """Every ccxt exception becomes the domain error named by what the caller must do.
 
-The mapping (first matching row wins; ccxt's classes are listed most specific first)::
+A trade call (``trading=True``: create or cancel an order) first goes through the order
+refusals, so each refusal of an order has a stable code (``order_refusals.trading_refusal``)::
+
+    what the exchange said                      domain error (code, details.rule)
+    ------------------------------------------  ------------------------------------------
+    MarketClosed; Binance -1013 "Market is      MarketClosed (market_closed)
+      closed."
+    InsufficientFunds; Binance -2010 "Account   InsufficientFunds (insufficient_funds)
+      has insufficient balance for requested
+      action."
+    DuplicateOrderId; Binance -2010 "Duplicate  Conflict (conflict), reason duplicate_order:
+      order sent."                                an open order already has this client
+                                                  order id (an earlier send got through)
+    OrderNotFound on a cancel; Binance -2011    OrderNotOpen (order_not_open): the order
+      "Unknown order sent."                       filled, was cancelled or expired (Binance
+                                                  does not tell these from an unknown id)
+    BadSymbol; Binance -1121 "Invalid symbol."  UnknownSymbol (unknown_symbol)
+    Binance -1013/-2010 "Filter failure: X"     InvalidOrder, rule from the filter X:
+      PRICE_FILTER                                price_precision (min_price / max_price
+                                                  when the order sent shows which)
+      LOT_SIZE                                    amount_precision (min_amount / max_amount)
+      MARKET_LOT_SIZE                             max_amount (min_amount / amount_precision)
+      NOTIONAL, MIN_NOTIONAL                      min_notional (max_notional)
+      PERCENT_PRICE, PERCENT_PRICE_BY_SIDE        price_band
+      MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS,        max_open_orders
+        EXCHANGE_MAX_NUM_ORDERS
+      any other filter                            exchange_rule
+    Binance -1111 "Parameter 'quantity'|'price' InvalidOrder, amount_precision |
+      has too much precision."                    price_precision
+    OrderImmediatelyFillable "Order would       InvalidOrder, post_only
+      immediately match and take."
+    any other InvalidOrder (ccxt's own checks   InvalidOrder, the rule the order sent breaks
+      included)                                   (``SentOrder``), else exchange_rule
+    Binance -1015 "Too many new orders" (429)   RateLimited (rate_limited) with retry_after,
+                                                  as in the table below
+    -2015, -1022, -2014                         as in the table below (key errors)
+
+Filter failures name the filter, not which of its rules failed; given the order that was sent
+and the market's rules (``SentOrder``), the rule is the one Tresor's own check finds broken
+(with its values and limits in the details), else the filter's row above. Binance facts:
+binance-spot-api-docs errors.md ("Filter failures"; "Messages for -1010, -2010 and -2011")
+and filters.md.
+
+Every other error, and every error of a call that is not a trade, maps as follows (first
+matching row wins; ccxt's classes are listed most specific first)::
 
     ccxt exception                             domain error (code)
     -----------------------------------------  ------------------------------------------------
@@ -49,6 +93,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import ccxt.async_support as ccxt
 
+from tresor.adapters.exchange.order_refusals import SentOrder, trading_refusal
 from tresor.adapters.exchange.redact import redact
 from tresor.domain.errors import (
     ClockSkew,
@@ -63,6 +108,8 @@ from tresor.domain.errors import (
     TresorError,
     ValidationFailed,
 )
+
+__all__ = ["SentOrder", "exchange_code", "refusal_checks", "retry_after", "translate"]
 
 MAX_EXCHANGE_MESSAGE = 500
 BINANCE_REFUSED = "-2015"
@@ -128,11 +175,14 @@ def translate(
     secrets: Iterable[str] = (),
     response_headers: Mapping[str, str] | None = None,
     trading: bool = False,
+    order: SentOrder | None = None,
 ) -> TresorError:
     """The domain error for ``exc`` (a ccxt exception), with secrets redacted.
 
-    ``trading`` says the failed call was a trade (create or cancel an order), which decides
-    what a missing permission means. ``response_headers`` are the failed answer's headers
+    ``trading`` says the failed call was a trade (create or cancel an order): an order
+    refusal then gets its own code (``trading_refusal``), and a missing permission means the
+    trading permission. ``order`` is the order a create call sent, if known (it names the
+    failing rule of a filter failure). ``response_headers`` are the failed answer's headers
     (``retry_after`` comes from them).
     """
     secrets = tuple(secrets)
@@ -145,7 +195,12 @@ def translate(
     }
     if code is not None:
         details["exchange_code"] = code
-    error = _classify(exc, exchange, code, details, egress_ips, response_headers, trading)
+    error = None
+    refused_key = exchange.startswith("binance") and code == BINANCE_REFUSED
+    if trading and not refused_key:
+        error = trading_refusal(exc, exchange=exchange, text=text, details=details, order=order)
+    if error is None:
+        error = _classify(exc, exchange, code, details, egress_ips, response_headers, trading)
     error.__cause__ = _sanitised(exc, secrets)
     error.__suppress_context__ = True
     return error

@@ -38,6 +38,46 @@ def _dec(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(str(value))
 
 
+def unified_trade(connection_id: str, r: dict[str, Any]) -> TradeRecord:
+    """A trade record from one of ccxt's unified trades."""
+    fee = r.get("fee") or {}
+    return TradeRecord(
+        connection_id,
+        r["symbol"],
+        str(r["id"]),
+        None if r.get("order") is None else str(r["order"]),
+        Side(r["side"]),
+        _dec(r["price"]),
+        _dec(r["amount"]),
+        _dec(r.get("cost")),
+        _dec(fee.get("cost")),
+        fee.get("currency"),
+        r.get("takerOrMaker") == "maker",
+        int(r["timestamp"]),
+    )
+
+
+def unified_order(connection_id: str, r: dict[str, Any]) -> OrderRecord:
+    """An order record from one of ccxt's unified orders."""
+    status = r.get("status") or "open"
+    return OrderRecord(
+        connection_id,
+        r["symbol"],
+        str(r["id"]),
+        r.get("clientOrderId"),
+        Side(r["side"]),
+        str(r.get("type") or "limit"),
+        OrderStatus(status) if status in OrderStatus._value2member_map_ else OrderStatus.OPEN,
+        r.get("timeInForce"),
+        _dec(r["price"]) if r.get("price") else None,
+        _dec(r.get("amount")),
+        _dec(r.get("filled")),
+        _dec(r.get("cost")),
+        int(r["timestamp"]),
+        int(r.get("lastUpdateTimestamp") or r.get("lastTradeTimestamp") or r["timestamp"]),
+    )
+
+
 class GenericHistory:
     """A ``HistorySource`` on ccxt's unified calls."""
 
@@ -118,40 +158,10 @@ class GenericHistory:
         return Page(records, str(max([since, *times])), False, asked)
 
     def _trade(self, r: dict[str, Any]) -> TradeRecord:
-        fee = r.get("fee") or {}
-        return TradeRecord(
-            self.connection_id,
-            r["symbol"],
-            str(r["id"]),
-            None if r.get("order") is None else str(r["order"]),
-            Side(r["side"]),
-            _dec(r["price"]),
-            _dec(r["amount"]),
-            _dec(r.get("cost")),
-            _dec(fee.get("cost")),
-            fee.get("currency"),
-            r.get("takerOrMaker") == "maker",
-            int(r["timestamp"]),
-        )
+        return unified_trade(self.connection_id, r)
 
     def _order(self, r: dict[str, Any]) -> OrderRecord:
-        status = r.get("status") or "open"
-        return OrderRecord(
-            self.connection_id,
-            r["symbol"],
-            str(r["id"]),
-            r.get("clientOrderId"),
-            Side(r["side"]),
-            str(r.get("type") or "limit"),
-            OrderStatus(status) if status in OrderStatus._value2member_map_ else OrderStatus.OPEN,
-            r.get("timeInForce"),
-            _dec(r["price"]) if r.get("price") else None,
-            _dec(r.get("amount")),
-            _dec(r.get("filled")),
-            _dec(r.get("cost")),
-            int(r["timestamp"]),
-            int(r.get("lastUpdateTimestamp") or r.get("lastTradeTimestamp") or r["timestamp"]),
-        )
+        return unified_order(self.connection_id, r)
 
     def _transfer(self, r: dict[str, Any], kind: TransferKind) -> TransferRecord:
         status = {"ok": TransferStatus.OK, "failed": TransferStatus.FAILED}.get(

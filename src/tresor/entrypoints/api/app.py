@@ -14,8 +14,10 @@ from tresor.entrypoints.api.deps import Caller
 from tresor.entrypoints.api.routes import (
     activity,
     auth,
+    batch,
     connections,
     markets,
+    orders,
     portfolio,
     records,
     schemas,
@@ -39,6 +41,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(connections.router)
     app.include_router(portfolio.router)
+    app.include_router(batch.router)
+    app.include_router(orders.router)  # before records: /v1/orders/open, /v1/orders/{id}
     app.include_router(records.router)
     app.include_router(activity.router)
     app.include_router(schemas.router)

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tresor.services.access import AccessService
+from tresor.services.batch import BatchService
 from tresor.services.connections import ConnectionService
 from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
 from tresor.services.ports import SyncStore
 from tresor.services.sync import SyncService
+from tresor.services.trading import OrderService
 
 
 @dataclass
@@ -21,6 +23,8 @@ class Container:
     store: SyncStore
     portfolio: PortfolioService
     market: MarketDataService
+    orders: OrderService
+    batches: BatchService
     egress_ips: tuple[str, ...] = ()
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

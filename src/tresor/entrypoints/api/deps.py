@@ -11,8 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tresor.domain.access import Principal, Scope
 from tresor.domain.errors import InsufficientScope, InvalidToken
 from tresor.entrypoints.api.container import Container
+from tresor.services.batch import BatchService
 from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
+from tresor.services.trading import OrderService
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token.")
 
@@ -28,6 +30,14 @@ def portfolio(request: Request) -> PortfolioService:
 
 def market(request: Request) -> MarketDataService:
     return container(request).market
+
+
+def orders(request: Request) -> OrderService:
+    return container(request).orders
+
+
+def batches(request: Request) -> BatchService:
+    return container(request).batches
 
 
 def client_ip(request: Request) -> str:
@@ -61,5 +71,8 @@ Services = Annotated[Container, Depends(container)]
 Portfolios = Annotated[PortfolioService, Depends(portfolio)]
 Markets = Annotated[MarketDataService, Depends(market)]
 Caller = Annotated[Principal, Depends(principal)]
+Orders = Annotated[OrderService, Depends(orders)]
+Batches = Annotated[BatchService, Depends(batches)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
+TradeScope = Annotated[Principal, Depends(require(Scope.TRADE))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

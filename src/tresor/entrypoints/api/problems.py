@@ -32,6 +32,8 @@ _STATUS: list[tuple[type[de.TresorError], int]] = [
     (de.ClientIpNotAllowed, 403),
     (de.TooManyAttempts, 429),
     (de.AccessDenied, 403),
+    (de.OrderRefused, 422),
+    (de.Conflict, 409),
     (de.KeyRejected, 422),
     (de.ExchangeTrouble, 503),
 ]
@@ -67,20 +69,25 @@ def problem(
     return body
 
 
-def render(error: de.TresorError, request: Request) -> JSONResponse:
-    status = status_of(error)
+def problem_of(error: de.TresorError, instance: str) -> dict[str, Any]:
+    """The problem body of a domain error (also one of a batch's operations)."""
     extra: dict[str, Any] = dict(error.details)
     if error.code in _OAUTH:
         extra["error"] = error.code
-    body = problem(
-        status,
+    return problem(
+        status_of(error),
         error.code,
         _title(error.code),
         error.message,
         error.remedy,
-        request.url.path,
+        instance,
         **extra,
     )
+
+
+def render(error: de.TresorError, request: Request) -> JSONResponse:
+    status = status_of(error)
+    body = problem_of(error, request.url.path)
     headers: dict[str, str] = {}
     if isinstance(error, de.InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'

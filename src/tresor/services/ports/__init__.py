@@ -34,6 +34,14 @@ from tresor.services.ports.sync import (
     PeriodicGate,
     SyncStore,
 )
+from tresor.services.ports.trading import (
+    KeyClaim,
+    KeyRecord,
+    RecordSink,
+    TradeGateway,
+    Trader,
+    TradingStore,
+)
 
 __all__ = [
     "AttemptRepository",
@@ -43,17 +51,23 @@ __all__ = [
     "ExchangeGateway",
     "HistorySource",
     "JobQueue",
+    "KeyClaim",
+    "KeyRecord",
     "MarketCache",
     "MarketGateway",
     "MarketSource",
     "PeriodicGate",
     "RateBudget",
+    "RecordSink",
     "RequestLog",
     "SealedKeyVerifier",
     "SyncStore",
     "TokenRepository",
+    "TradeGateway",
     "TradeKeyOpener",
     "TradeKeySealer",
+    "Trader",
+    "TradingStore",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "UserRepository",

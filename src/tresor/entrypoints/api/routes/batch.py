@@ -1,0 +1,48 @@
+"""``POST /v1/batch`` (scope ``trade``): up to 50 order operations (create, cancel, replace),
+each with its own result, the batch idempotent as a whole under its ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from tresor.entrypoints.api.deps import Batches, TradeScope
+from tresor.entrypoints.api.problems import problem_of
+from tresor.entrypoints.api.routes.orders import ERRORS, IdempotencyKey
+from tresor.entrypoints.api.schemas_batch import BatchCreate, BatchPublic, OperationResult
+from tresor.entrypoints.api.schemas_orders import PlacedOrderPublic
+
+router = APIRouter(prefix="/v1", tags=["trading"])
+
+
+@router.post("/batch", response_model=BatchPublic, responses=ERRORS)
+async def batch(
+    body: BatchCreate,
+    who: TradeScope,
+    service: Batches,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+) -> BatchPublic:
+    """Run the operations; the answer is 200 with each operation's own status, order and
+    problem, in the order given. The same key and operations give the same results again
+    (`Idempotent-Replayed: true`); the same key with other operations is 409."""
+    ops = [item.operation() for item in body.operations]
+    result = await service.run(who.user_id, ops, idempotency_key=idempotency_key)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    results = []
+    for index, (item, outcome) in enumerate(zip(body.operations, result.outcomes, strict=True)):
+        entry = OperationResult(index=index, op=item.op, status=200)
+        if outcome.error is not None:
+            entry.problem = problem_of(outcome.error, f"{request.url.path}#{index}")
+            entry.status = entry.problem["status"]
+        else:
+            assert outcome.order is not None  # noqa: S101 (an outcome has one or the other)
+            entry.order = PlacedOrderPublic.of(outcome.order)
+            if outcome.replaced is not None:
+                entry.replaced = PlacedOrderPublic.of(outcome.replaced)
+            if item.op != "cancel_order":
+                entry.status = 201 if outcome.order.state.settled else 202
+        results.append(entry)
+    failed = sum(1 for r in results if r.problem is not None)
+    return BatchPublic(results=results, succeeded=len(results) - failed, failed=failed)

@@ -5,9 +5,9 @@ asset's value in ``quote`` is found, in order: it is the quote itself (for USD: 
 ``USD_PEGGED``); for each quote currency in turn (USD: each of ``USD_PEGGED``), the direct
 market (``ASSET/QUOTE``) and then the inverse one (``QUOTE/ASSET``); a bridge through one of
 ``BRIDGES`` (the asset's market with the bridge, direct or inverse, times the bridge's price
-found as before). docs/portfolio.md states the same order. "USD" has no market on most crypto exchanges: it is reached
-through the USD-pegged stablecoins in ``USD_PEGGED``, each taken at 1 USD (documented in
-docs/portfolio.md: a de-pegged stablecoin is mispriced by its de-peg).
+found as before). docs/portfolio.md states the same order. "USD" has no market on most crypto
+exchanges: it is reached through the USD-pegged stablecoins in ``USD_PEGGED``, each taken at
+1 USD (documented in docs/portfolio.md: a de-pegged stablecoin is mispriced by its de-peg).
 """
 
 from __future__ import annotations

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -27,123 +25,89 @@ from typing import Any
 
 import httpx
 
-from common import start_sim  # bench/ is this script's own folder
+from common import in_process_api, pct, start_sim, summary  # bench/ is this script's own folder
 from sim_throughput import free_port
-from tresor.bootstrap import SystemClock, build_runtime
-from tresor.config import Settings
-from tresor.entrypoints.api.app import create_app
+from tresor.bootstrap import SystemClock
 from tresor.services.access import AccessPolicy, AccessService
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 3)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_ms": pct(values, 0.5),
-        "p99_ms": pct(values, 0.99),
-        "mean_ms": round(statistics.fmean(values) * 1000, 3),
-    }
-
-
 async def run(args: argparse.Namespace, sim_url: str) -> dict[str, Any]:
     admin = httpx.AsyncClient(base_url=sim_url)
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(
-            data_dir=Path(data_dir),
-            endpoints={"sim": {"exchange": "binance", "url": sim_url}},
-            max_connections_per_user=args.connections + 1,
-        )
-        runtime = await build_runtime(settings)
-        try:
+    try:
+        async with in_process_api(
+            sim_url, scopes="read,admin", max_connections=args.connections + 1
+        ) as api:
+            runtime, http, auth = api.runtime, api.http, api.auth
             access = runtime.container.access
-            await access.create_user("bench")
-            client, secret = await access.create_client("bench", "read,admin")
-            app = create_app(runtime.container)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-                token_resp = await http.post(
-                    "/v1/auth/token",
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": client.id,
-                        "client_secret": secret,
-                    },
-                )
-                token = token_resp.json()["access_token"]
-                auth = {"Authorization": f"Bearer {token}"}
-                add_times: list[float] = []
-                test_times: list[float] = []
-                for n in range(args.connections):
-                    made = await admin.post("/_sim/accounts", json={"balances": {"USDT": "1000"}})
-                    account = made.json()["account_id"]
-                    keys_url = f"/_sim/accounts/{account}/keys"
-                    read = (
-                        await admin.post(keys_url, json={"permissions": {"enableReading": True}})
-                    ).json()
-                    trade = (
-                        await admin.post(
-                            keys_url,
-                            json={
-                                "permissions": {
-                                    "enableReading": True,
-                                    "enableSpotAndMarginTrading": True,
-                                }
-                            },
-                        )
-                    ).json()
-                    body = {
-                        "exchange": "binance",
-                        "endpoint": "sim",
-                        "label": f"bench-{n}",
-                        "read_key": {"api_key": read["api_key"], "secret": read["secret"]},
-                        "trade_key": {"api_key": trade["api_key"], "secret": trade["secret"]},
-                    }
-                    started = time.perf_counter()
-                    r = await http.post("/v1/connections", json=body, headers=auth)
-                    add_times.append(time.perf_counter() - started)
-                    if r.status_code != 201:
-                        raise RuntimeError(r.text)
-                    started = time.perf_counter()
-                    r = await http.post(f"/v1/connections/{r.json()['id']}/test", headers=auth)
-                    test_times.append(time.perf_counter() - started)
-                    if r.status_code != 200:
-                        raise RuntimeError(r.text)
-                    if n % 20 == 19:  # stay far below the venue's weight limit
-                        await admin.delete("/_sim/limits")
-                # token validation alone
-                validate: list[float] = []
-                for _ in range(args.requests):
-                    started = time.perf_counter()
-                    await access.authenticate(token, "127.0.0.1")
-                    validate.append(time.perf_counter() - started)
-                # and with the validation cache off: the database is asked every time
-                uncached_service = AccessService(
-                    runtime.database.uow, SystemClock(), AccessPolicy(token_cache=timedelta(0))
-                )
-                uncached: list[float] = []
-                for _ in range(args.requests):
-                    started = time.perf_counter()
-                    await uncached_service.authenticate(token, "127.0.0.1")
-                    uncached.append(time.perf_counter() - started)
-                # the same request with and without a token, through the whole app
-                plain: list[float] = []
-                authed: list[float] = []
-                for _ in range(args.requests):
-                    started = time.perf_counter()
-                    await http.get("/v1/health")
-                    plain.append(time.perf_counter() - started)
-                    started = time.perf_counter()
-                    await http.get("/v1/me", headers=auth)
-                    authed.append(time.perf_counter() - started)
-        finally:
-            await runtime.aclose()
-            await admin.aclose()
+            token = auth["Authorization"].removeprefix("Bearer ")
+            add_times: list[float] = []
+            test_times: list[float] = []
+            for n in range(args.connections):
+                made = await admin.post("/_sim/accounts", json={"balances": {"USDT": "1000"}})
+                account = made.json()["account_id"]
+                keys_url = f"/_sim/accounts/{account}/keys"
+                read = (
+                    await admin.post(keys_url, json={"permissions": {"enableReading": True}})
+                ).json()
+                trade = (
+                    await admin.post(
+                        keys_url,
+                        json={
+                            "permissions": {
+                                "enableReading": True,
+                                "enableSpotAndMarginTrading": True,
+                            }
+                        },
+                    )
+                ).json()
+                body = {
+                    "exchange": "binance",
+                    "endpoint": "sim",
+                    "label": f"bench-{n}",
+                    "read_key": {"api_key": read["api_key"], "secret": read["secret"]},
+                    "trade_key": {"api_key": trade["api_key"], "secret": trade["secret"]},
+                }
+                started = time.perf_counter()
+                r = await http.post("/v1/connections", json=body, headers=auth)
+                add_times.append(time.perf_counter() - started)
+                if r.status_code != 201:
+                    raise RuntimeError(r.text)
+                started = time.perf_counter()
+                r = await http.post(f"/v1/connections/{r.json()['id']}/test", headers=auth)
+                test_times.append(time.perf_counter() - started)
+                if r.status_code != 200:
+                    raise RuntimeError(r.text)
+                if n % 20 == 19:  # stay far below the venue's weight limit
+                    await admin.delete("/_sim/limits")
+            # token validation alone
+            validate: list[float] = []
+            for _ in range(args.requests):
+                started = time.perf_counter()
+                await access.authenticate(token, "127.0.0.1")
+                validate.append(time.perf_counter() - started)
+            # and with the validation cache off: the database is asked every time
+            uncached_service = AccessService(
+                runtime.database.uow, SystemClock(), AccessPolicy(token_cache=timedelta(0))
+            )
+            uncached: list[float] = []
+            for _ in range(args.requests):
+                started = time.perf_counter()
+                await uncached_service.authenticate(token, "127.0.0.1")
+                uncached.append(time.perf_counter() - started)
+            # the same request with and without a token, through the whole app
+            plain: list[float] = []
+            authed: list[float] = []
+            for _ in range(args.requests):
+                started = time.perf_counter()
+                await http.get("/v1/health")
+                plain.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await http.get("/v1/me", headers=auth)
+                authed.append(time.perf_counter() - started)
+    finally:
+        await admin.aclose()
     return {
         "add_connection": summary(add_times),
         "test_connection": summary(test_times),

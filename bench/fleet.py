@@ -1,22 +1,29 @@
 """Fleet: many connections on one simulated exchange, balance syncs every 5 minutes, several
 ``tresor worker`` processes in the distributed mode (PostgreSQL + Redis) sharing one IP budget.
 
-The first round has every connection due at once: the demand (about 24 weight per balance sync:
-``/api/v3/account`` 20, ``/api/v3/ticker/price`` 4) is far above Binance's 6,000 per minute,
-so the budget is saturated until every connection has synced. Reported, from one run:
+The first round has every connection due at once: the demand (about 20 weight per balance sync:
+``/api/v3/account`` 20, plus ``/api/v3/ticker/price`` 4 every few seconds per worker, the
+prices being shared) is far above Binance's 6,000 per minute, so the budget is saturated until
+every connection has synced. Reported, from one run:
 
 - budget use: weight charged in each full minute window of the saturated phase / the limit
   (Tresor keeps 5% headroom, so 95% is the ceiling), from the request log;
 - 429 and 418 answers (the exchange's own verdict: must be zero);
-- CPU per balance sync: the workers' CPU time (``/proc``) / the syncs they did;
-- the request mix per sync.
+- CPU per balance sync: the workers' CPU time (``/proc``) / the syncs they did (the first
+  round's from the workers' start, so with their startup);
+- the request mix per sync;
+- with ``--rounds 2``: the same for a second round, every connection made due again (the
+  steady state: each worker keeps the clients of the connections it synced);
+- with ``--idle-seconds``: the workers' CPU per second with nothing due, and each round's CPU
+  per sync beyond that rate (an estimate, the rate taken as constant).
 
 Setup (not measured): accounts and read keys on the simulator, connections added and verified
 through Tresor, their history marked as caught up (the fleet is in steady state: only balance
 syncs are due). The simulator runs in its own process with a high limit for the setup, then
 its limit is set to ``--limit``.
 
-.venv/bin/python bench/fleet.py [--connections 1000] [--workers 2] [--limit 6000]
+.venv/bin/python bench/fleet.py [--connections 1000] [--workers 2] [--limit 6000] \
+    [--rounds 2] [--idle-seconds 20] [--trace] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -165,48 +173,39 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "TRESOR_WORKER_CONCURRENCY": str(args.concurrency),
             "TRESOR_ENDPOINTS": json.dumps(endpoints),
         }
-        started = time.time()
-        for _ in range(args.workers):
+        rounds: list[Round] = []
+        idle_cpu = 0.0
+        for n in range(args.workers):
+            command = [TRESOR, "worker"]
+            if args.profile is not None:  # cProfile writes when the worker exits (SIGINT)
+                args.profile.mkdir(parents=True, exist_ok=True)
+                out = str(args.profile / f"worker{n}.prof")
+                command = [sys.executable, "-m", "cProfile", "-o", out, *command]
             workers.append(
                 subprocess.Popen(  # noqa: ASYNC220 (started once, before anything is measured)
-                    [TRESOR, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
                 )
             )
         engine = create_async_engine(args.database_url)
         try:
-            with Progress(
-                "balance syncs (saturated)",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task("", total=len(ids))
-                while (
-                    done := await scalar(
-                        engine,
-                        f'SELECT count(DISTINCT connection_id) FROM "{schema}".balance_snapshots',  # noqa: S608
-                    )
-                ) < len(ids):
-                    bar.update(task, completed=done)
-                    for worker in workers:
-                        if worker.poll() is not None:
-                            raise SystemExit(worker.stderr.read().decode() if worker.stderr else "")
-                    await asyncio.sleep(0.5)
-                bar.update(task, completed=done)
-            finished = time.time()
-            cpu = sum(cpu_seconds(w.pid) for w in workers)
-            syncs = await scalar(
-                engine,
-                f'SELECT count(*) FROM "{schema}".balance_snapshots',  # noqa: S608
-            )
+            for number in range(1, args.rounds + 1):
+                if number > 1:  # every connection due again, its client kept by a worker
+                    async with engine.begin() as conn:
+                        await conn.execute(
+                            text(f'UPDATE "{schema}".sync_state SET next_balance_ms = 0')  # noqa: S608
+                        )
+                rounds.append(await one_round(engine, schema, workers, len(ids), number, args))
+            if args.idle_seconds > 0:  # nothing due: what the workers spend just running
+                before = sum(cpu_seconds(w.pid) for w in workers)
+                await asyncio.sleep(args.idle_seconds)
+                idle_cpu = sum(cpu_seconds(w.pid) for w in workers) - before
         finally:
             await engine.dispose()
         for worker in workers:
             worker.send_signal(signal.SIGINT)
         for worker in workers:
             worker.wait(timeout=30)
-        calls = await read_calls(args.database_url, schema, since_ms=int(started * 1000))
+        calls = await read_calls(args.database_url, schema, since_ms=int(rounds[0].started * 1000))
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -219,21 +218,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async for key in redis.scan_iter(match=f"{prefix}:*"):
             await redis.delete(key)
         await redis.aclose()
-    measured = [c for c in calls if c.at_ms >= started * 1000]
-    by_window: Counter[int] = Counter()
-    for c in measured:
-        if not c.path.startswith("/sapi/"):
-            by_window[c.at_ms // 60_000] += c.weight
-    first = int(started * 1000) // 60_000 + 1  # full windows only
-    last = int(finished * 1000) // 60_000 - 1
-    windows = [by_window[w] / args.limit for w in range(first, last + 1)]
-    statuses = Counter(c.status for c in measured)
+    first = rounds[0]
+    measured = [c for c in calls if c.at_ms < first.finished * 1000]
+    statuses = Counter(c.status for c in calls)
     paths = Counter(c.path.split("?")[0] for c in measured)
-    return {
+    windows = first.windows(calls, args.limit)
+    result: dict[str, Any] = {
         "connections": len(ids),
         "workers": args.workers,
         "limit_per_minute": args.limit,
-        "saturated_seconds": round(finished - started, 1),
+        "saturated_seconds": round(first.finished - first.started, 1),
         "full_windows_use": [round(w, 3) for w in windows],
         "mean_use": round(sum(windows) / len(windows), 3) if windows else None,
         "min_use": round(min(windows), 3) if windows else None,
@@ -241,12 +235,98 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "status_429": statuses.get(429, 0),
         "status_418": statuses.get(418, 0),
         "statuses": {str(k): v for k, v in statuses.items()},
-        "balance_syncs": syncs,
-        "weight_per_sync": round(sum(c.weight for c in measured) / max(syncs, 1), 2),
+        "balance_syncs": first.syncs,
+        "weight_per_sync": round(sum(c.weight for c in measured) / max(first.syncs, 1), 2),
         "requests_by_path": dict(paths),
-        "worker_cpu_seconds": round(cpu, 2),
-        "cpu_ms_per_balance_sync": round(cpu / max(syncs, 1) * 1000, 2),
+        "worker_cpu_seconds": round(first.cpu, 2),
+        "cpu_ms_per_balance_sync": round(first.cpu / max(first.syncs, 1) * 1000, 2),
     }
+    for later in rounds[1:]:
+        windows = later.windows(calls, args.limit)
+        result[f"round_{later.number}"] = {
+            "saturated_seconds": round(later.finished - later.started, 1),
+            "full_windows_use": [round(w, 3) for w in windows],
+            "balance_syncs": later.syncs,
+            "worker_cpu_seconds": round(later.cpu, 2),
+            "cpu_ms_per_balance_sync": round(later.cpu / max(later.syncs, 1) * 1000, 2),
+        }
+    if args.idle_seconds > 0:
+        idle_rate = idle_cpu / args.idle_seconds
+        result["idle_worker_cpu_ms_per_second"] = round(idle_rate * 1000, 1)
+        # what the syncs cost beyond what the workers spend anyway, running with nothing due
+        # (an estimate: the idle rate taken as constant through the rounds)
+        for r in rounds:
+            beyond = r.cpu - idle_rate * (r.finished - r.started)
+            figures = result if r.number == 1 else result[f"round_{r.number}"]
+            figures["cpu_ms_per_balance_sync_beyond_idle"] = round(
+                beyond / max(r.syncs, 1) * 1000, 2
+            )
+    return result
+
+
+@dataclass
+class Round:
+    """One round: every connection synced once more. CPU and syncs are counted from the
+    round's start (the first round's from the workers' start, so it includes their startup)."""
+
+    number: int
+    started: float
+    finished: float
+    cpu: float
+    syncs: int
+
+    def windows(self, calls: list[Call], limit: int) -> list[float]:
+        """Weight charged in each full minute window of the round / the limit."""
+        by_window: Counter[int] = Counter()
+        for c in calls:
+            if not c.path.startswith("/sapi/"):
+                by_window[c.at_ms // 60_000] += c.weight
+        first = int(self.started * 1000) // 60_000 + 1  # full windows only
+        last = int(self.finished * 1000) // 60_000 - 1
+        return [by_window[w] / limit for w in range(first, last + 1)]
+
+
+async def one_round(
+    engine: Any,
+    schema: str,
+    workers: list[subprocess.Popen[bytes]],
+    connections: int,
+    number: int,
+    args: argparse.Namespace,
+) -> Round:
+    """Until every connection has ``number`` snapshots."""
+    snapshots = f'"{schema}".balance_snapshots'
+    synced = (
+        f"SELECT count(*) FROM (SELECT connection_id FROM {snapshots}"  # noqa: S608
+        f" GROUP BY connection_id HAVING count(*) >= {number}) AS synced"
+    )
+    started = time.time()
+    cpu = sum(cpu_seconds(w.pid) for w in workers) if number > 1 else 0.0
+    before = await scalar(engine, f"SELECT count(*) FROM {snapshots}")  # noqa: S608
+    with Progress(
+        f"round {number}: balance syncs (saturated)",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("", total=connections)
+        traced = started
+        while (done := await scalar(engine, synced)) < connections:
+            bar.update(task, completed=done)
+            if args.trace and time.time() - traced >= 10:
+                traced = time.time()
+                cpu_now = sum(cpu_seconds(w.pid) for w in workers)
+                console.print(f"{traced - started:6.1f} s: {done} synced, CPU {cpu_now:.2f} s")
+            for worker in workers:
+                if worker.poll() is not None:
+                    raise SystemExit(worker.stderr.read().decode() if worker.stderr else "")
+            await asyncio.sleep(0.5)
+        bar.update(task, completed=done)
+    finished = time.time()
+    cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu
+    syncs = await scalar(engine, f"SELECT count(*) FROM {snapshots}") - before  # noqa: S608
+    return Round(number, started, finished, cpu, syncs)
 
 
 def show(result: dict[str, Any]) -> None:
@@ -269,6 +349,26 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds of syncs: from the second on, every connection is made due again "
+        "(the steady state: workers keep the clients of connections they synced)",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=0,
+        help="then measure the workers' CPU for this long with nothing due",
+    )
+    parser.add_argument("--trace", action="store_true", help="print the workers' CPU every 10 s")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run each worker under cProfile, writing DIR/worker<n>.prof (slows them down)",
+    )
     args = parser.parse_args()
     result = asyncio.run(run(args))
     if args.json:

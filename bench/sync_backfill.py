@@ -23,16 +23,19 @@ Reports, from one run (the first, when ``--repeat`` asks for more):
   once), so that bound is a whole number of minutes. The steady-rate figure (``W / 6000``
   minutes) is reported too;
 - Tresor's CPU per ingested trade (process CPU time of the whole sync: HTTP, signing, JSON,
-  parsing, SQLite writes in aiosqlite's thread, the request log), and the parse alone: our
-  parser against ccxt's unified ``parse_trade``;
+  parsing, SQLite writes in aiosqlite's thread, the request log), split into the event loop's
+  thread (and the garbage collector's share of it) and the other threads (SQLite's work in
+  aiosqlite's), and the parse alone: our parser against ccxt's unified ``parse_trade``;
 - whether the stored data is complete: counts per dataset against the simulator's truth
-  (the integration tests compare every field; this checks the bench's own run).
+  (the integration tests compare every field; this checks the bench's own run);
+- how long the store takes for what ``GET /v1/trades`` and ``/v1/orders`` ask of it on the
+  synced history (``listing_ms``: the first page, the 10th, a page of 1,000), after the sync.
 
 The simulator's ground truth is fetched after the sync, so the benchmark holds no large data
 of its own while it is measured (the garbage collector would scan it).
 
 .venv/bin/python bench/sync_backfill.py [--trades 50000] [--no-align] [--repeat N]
-    [--weight-per-minute N] [--database-url URL] [--sqlite-synchronous NORMAL]
+    [--weight-per-minute N] [--database-url URL] [--sqlite-synchronous FULL]
     [--profile out.prof]
 
 ``--repeat N`` syncs N fresh accounts and reports each one's CPU and the median (this machine is
@@ -46,6 +49,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import math
 import os
@@ -62,15 +66,15 @@ from typing import Any
 
 import ccxt
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from common import start_sim
 from tresor.adapters.db.uow import Database
-from tresor.adapters.exchange.binance_records import parse_trades
+from tresor.adapters.exchange.binance_records import trade_tuples
 from tresor.bootstrap import build_runtime
 from tresor.config import Settings
 from tresor.domain.connections import Credentials
-from tresor.domain.records import CallQuery, ExchangeCall
+from tresor.domain.records import CallQuery, ExchangeCall, RecordQuery
 from tresor.domain.secrets import Secret
 from tresor.sim.server import free_port
 
@@ -86,7 +90,7 @@ FIXED_CALLS = 4  # exchangeInfo, account, ticker/price, openOrders
 def parse_costs(rows: list[dict[str, Any]], symbol: str) -> dict[str, float]:
     started = time.process_time()
     for _ in range(3):
-        parse_trades(rows, "c", symbol)
+        trade_tuples(rows, "c", symbol)
     ours = (time.process_time() - started) / (3 * len(rows))
     exchange = ccxt.binance()
     exchange.load_markets = lambda *a, **k: None  # type: ignore[method-assign]
@@ -168,18 +172,19 @@ def minimum_requests(
     }
 
 
-async def sqlite_synchronous(runtime: Any, mode: str) -> None:
-    """Run the embedded SQLite database with ``PRAGMA synchronous = mode`` (Tresor's own
-    setting is SQLite's default, FULL): every pooled connection is reopened with it."""
-    engine = runtime.database.engine
+class GcTime:
+    """A ``gc.callbacks`` hook adding up the CPU time of the collector's passes (in the thread
+    that runs them: the event loop's, where the sync allocates)."""
 
-    def set_mode(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA synchronous = {mode}")
-        cursor.close()
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
 
-    event.listen(engine.sync_engine, "connect", set_mode)
-    await engine.dispose()
+    def __call__(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._started
 
 
 async def top_of_minute() -> None:
@@ -201,6 +206,8 @@ class Measured:
     event_loop_thread: float
     user: float
     system: float
+    collector: float  # of event_loop_thread: the garbage collector's passes
+    listing: dict[str, float]  # ms: listings of the synced history, once the sync is done
 
 
 @contextlib.asynccontextmanager
@@ -250,6 +257,7 @@ async def sync_into(
                 }
             },
             **where,
+            **({"sqlite_synchronous": args.sqlite_synchronous} if args.sqlite_synchronous else {}),
         )
     )
     try:
@@ -262,8 +270,6 @@ async def sync_into(
             read_key=Credentials(Secret(key["api_key"]), Secret(key["secret"])),
         )
         await runtime.request_log.flush()
-        if args.sqlite_synchronous and args.database_url is None:
-            await sqlite_synchronous(runtime, args.sqlite_synchronous)
         if align:
             await top_of_minute()
         async with httpx.AsyncClient(base_url=url) as http:
@@ -272,6 +278,8 @@ async def sync_into(
                 await http.post("/_sim/faults", json={"weight_limit": args.weight_per_minute})
         # CPU time of the event loop's thread (not wall time, which counts waits)
         profiler = cProfile.Profile(time.thread_time) if profile else None
+        collector = GcTime()
+        gc.callbacks.append(collector)
         start_ms = int(time.time() * 1000)
         times0 = os.times()
         wall0, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
@@ -284,6 +292,7 @@ async def sync_into(
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         main_thread = time.thread_time() - main0
+        gc.callbacks.remove(collector)
         times = os.times()
         end_ms = int(time.time() * 1000)
         await runtime.request_log.flush()
@@ -294,6 +303,7 @@ async def sync_into(
             )
         ]
         stored = await runtime.store.counts(connection.id)
+        listing = await listing_ms(runtime, connection.id)
     finally:
         await runtime.aclose()
     return Measured(
@@ -308,7 +318,48 @@ async def sync_into(
         main_thread,
         times.user - times0.user,
         times.system - times0.system,
+        collector.seconds,
+        listing,
     )
+
+
+async def listing_ms(runtime: Any, connection_id: str) -> dict[str, float]:
+    """What ``GET /v1/trades`` and ``/v1/orders`` ask the store for, on the synced history
+    (milliseconds, median of 5): the first page of 100 (the API asks for one more, to know
+    whether another page follows), the 10th page (by its keyset cursor) and a page of 1,000
+    (the most the API gives)."""
+
+    async def timed(fetch: Any, query: RecordQuery) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await fetch(query)
+            times.append(time.perf_counter() - started)
+        return round(statistics.median(times) * 1000, 2)
+
+    out: dict[str, float] = {}
+    for name, fetch, key in (
+        (
+            "trades",
+            runtime.store.trades,
+            lambda t: (t.time_ms, t.connection_id, t.symbol, t.trade_id),
+        ),
+        (
+            "orders",
+            runtime.store.orders,
+            lambda o: (o.created_ms, o.connection_id, o.symbol, o.order_id),
+        ),
+    ):
+        first = RecordQuery((connection_id,), limit=101)
+        out[f"{name}_first_page"] = await timed(fetch, first)
+        before = None
+        for _ in range(9):
+            before = key((await fetch(RecordQuery((connection_id,), limit=101, before=before)))[-2])
+        out[f"{name}_10th_page"] = await timed(
+            fetch, RecordQuery((connection_id,), limit=101, before=before)
+        )
+        out[f"{name}_page_of_1000"] = await timed(fetch, RecordQuery((connection_id,), limit=1001))
+    return out
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -368,6 +419,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "not_ok": dict(errors),
         "cpu_seconds": round(first.cpu, 3),
         "cpu_seconds_event_loop_thread": round(first.event_loop_thread, 3),
+        "cpu_seconds_other_threads": round(first.cpu - first.event_loop_thread, 3),
+        "cpu_seconds_garbage_collector": round(first.collector, 3),
         "cpu_seconds_user_system": [round(first.user, 3), round(first.system, 3)],
         "cpu_us_per_trade": per_trade[0],
         "cpu_us_per_trade_runs": per_trade,
@@ -376,8 +429,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "records": first.records,
         "stored": first.stored,
         "complete": first.stored == want,
+        "listing_ms": first.listing,
         "database": "postgresql" if args.database_url else "sqlite",
-        "sqlite_synchronous": args.sqlite_synchronous or "FULL (default)",
+        "sqlite_synchronous": args.sqlite_synchronous or "NORMAL (default)",
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -406,8 +460,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--sqlite-synchronous",
-        choices=["NORMAL", "FULL", "OFF"],
-        help="run SQLite with this PRAGMA synchronous (default: Tresor's own, FULL)",
+        choices=["NORMAL", "FULL"],
+        help="TRESOR_SQLITE_SYNCHRONOUS: SQLite's PRAGMA synchronous (default: Tresor's, NORMAL)",
     )
     args = parser.parse_args()
     result = asyncio.run(run(args))

@@ -13,6 +13,7 @@ worker to another process changes this file only.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,8 @@ from tresor.adapters.crypto import (
     load_worker_public_key,
 )
 from tresor.adapters.db.request_log import BufferedRequestLog
+from tresor.adapters.db.routing_store import SqlRoutingStore
+from tresor.adapters.db.rules_store import SqlRulesStore
 from tresor.adapters.db.sync_store import SqlSyncStore
 from tresor.adapters.db.trading_store import SqlTradingStore
 from tresor.adapters.db.uow import Database, database_url
@@ -38,6 +41,7 @@ from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
 from tresor.services.batch import BatchService
+from tresor.services.chores import CHECK_RULES_S, TRACK_ORDERS_S, Chore
 from tresor.services.connections import ConnectionRules, ConnectionService
 from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
@@ -46,13 +50,18 @@ from tresor.services.ports import (
     PeriodicGate,
     RateBudget,
     SealedKeyVerifier,
+    TradeDesk,
     TradeKeySealer,
 )
 from tresor.services.rewrap import KeyRewrap
+from tresor.services.routing import RoutingService
+from tresor.services.rules import RulesService, SyncedBalances
+from tresor.services.rules_execution import RouterExecutor
 from tresor.services.scheduler import SchedulePolicy, SyncScheduler
 from tresor.services.sync import SyncService
 from tresor.services.sync_health import SyncPolicy
 from tresor.services.trading import OrderService
+from tresor.services.trading_remote import OrderDesk, Orders, RemoteOrders
 from tresor.services.verification import (
     DeferredVerification,
     PendingKeyVerification,
@@ -81,6 +90,10 @@ class Runtime:
     sync: SyncService
     pending: PendingKeyVerification | None = None  # the worker's job; None in an API-only process
     scheduler: SyncScheduler | None = None  # the periodic sync jobs; None in an API-only process
+    # following placed orders, checking rebalancing rules; none in an API-only process
+    chores: list[Chore] = field(default_factory=list)
+    # distributed mode, in a worker: the trade desk it answers API-only processes' orders on
+    desk: tuple[TradeDesk, OrderDesk] | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closed: bool = False
@@ -89,12 +102,18 @@ class Runtime:
         return KeyRewrap(self.database.uow, self.vault)
 
     def start_background(self, *, scheduler_interval: float = 1.0) -> None:
-        """Start the request log's writer and, in a worker process, the sync scheduler."""
+        """Start the request log's writer and, in a worker process, the sync scheduler and the
+        order tracker."""
         self.background.append(asyncio.create_task(self.request_log.run()))
         if self.scheduler is not None:
             self.background.append(
                 asyncio.create_task(self.scheduler.run(interval=scheduler_interval))
             )
+        for chore in self.chores:
+            self.background.append(asyncio.create_task(chore.run()))
+        if self.desk is not None:
+            desk, handler = self.desk
+            self.background.append(asyncio.create_task(desk.serve(handler.handle)))
 
     async def aclose(self) -> None:
         if self.closed:
@@ -126,7 +145,9 @@ async def build_runtime(settings: Settings) -> Runtime:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(
-        database_url(data_dir, settings.database_url), schema=settings.database_schema
+        database_url(data_dir, settings.database_url),
+        schema=settings.database_schema,
+        sqlite_synchronous=settings.sqlite_synchronous,
     )
     try:
         await database.migrate()
@@ -148,11 +169,13 @@ async def build_runtime(settings: Settings) -> Runtime:
     market_cache: MarketCache
     queue: RedisJobQueue | None = None
     gate: PeriodicGate | None = None
+    desk: TradeDesk | None = None
     if settings.redis_url:
         from redis.asyncio import Redis
 
         from tresor.adapters.cache.redis import RedisMarketCache
         from tresor.adapters.queue.redis_queue import RedisJobQueue, RedisPeriodicGate
+        from tresor.adapters.queue.trade_desk import RedisTradeDesk
         from tresor.adapters.ratelimit.redis import RedisRateBudget
 
         prefix = settings.redis_prefix
@@ -160,6 +183,11 @@ async def build_runtime(settings: Settings) -> Runtime:
         budget = RedisRateBudget(redis_client, prefix=f"{prefix}:budget")
         market_cache = RedisMarketCache(redis_client, prefix=f"{prefix}:market")
         closers.append(redis_client.aclose)
+        trade_desk = RedisTradeDesk(
+            settings.redis_url, prefix=prefix, concurrency=settings.worker_concurrency
+        )
+        desk = trade_desk
+        closers.append(trade_desk.aclose)
         if settings.process_role != "api":
             queue = RedisJobQueue(
                 settings.redis_url,
@@ -246,17 +274,22 @@ async def build_runtime(settings: Settings) -> Runtime:
         gateway=gateway, cache=market_cache, clock=clock, endpoints=endpoints_of(settings)
     )
     trading_store = SqlTradingStore(database.engine)
+    trade_gateway = CcxtTradeGateway(gateway)
+    closers.append(trade_gateway.aclose)
     orders = OrderService(
         uow=database.uow,
         store=trading_store,
-        records=store,
-        gateway=CcxtTradeGateway(gateway.connect, gateway.now_ms),
+        gateway=trade_gateway,
         vault=vault,
         opener=worker.opener() if worker is not None else None,
         endpoints=endpoints_of(settings),
         clock=clock,
         reference_price=market.reference_price,
     )
+    # an API-only process cannot open trade keys: its orders are carried out by a worker
+    served: Orders = orders
+    if worker is None and desk is not None:
+        served = RemoteOrders(desk, orders)
     container = Container(
         access=access,
         connections=connections,
@@ -264,9 +297,26 @@ async def build_runtime(settings: Settings) -> Runtime:
         store=store,
         portfolio=PortfolioService(uow=database.uow, store=store, clock=clock),
         market=market,
-        orders=orders,
-        batches=BatchService(orders=orders, store=trading_store, clock=clock),
+        orders=served,
+        batches=BatchService(orders=served, store=trading_store, clock=clock),
+        routing=RoutingService(
+            uow=database.uow,
+            store=SqlRoutingStore(database.engine),
+            keys=trading_store,
+            orders=orders,
+            books=market,
+            clock=clock,
+        ),
         egress_ips=tuple(settings.egress_ips),
+    )
+    container.rules = RulesService(
+        uow=database.uow,
+        store=SqlRulesStore(database.engine),
+        portfolio=container.portfolio,
+        prices=market,
+        balances=SyncedBalances(sync),
+        executor=RouterExecutor(container.routing),
+        clock=clock,
     )
     runtime = Runtime(
         settings=settings,
@@ -280,7 +330,21 @@ async def build_runtime(settings: Settings) -> Runtime:
         sync=sync,
         pending=pending,
         scheduler=scheduler,
+        chores=[
+            Chore("track_orders", TRACK_ORDERS_S, orders.track, gate=gate),
+            Chore("check_rules", CHECK_RULES_S, container.rules.check_due, gate=gate),
+        ]
+        if worker is not None
+        else [],
+        desk=(desk, OrderDesk(orders)) if worker is not None and desk is not None else None,
     )
     runtime.closers.extend([*closers, gateway.aclose, request_log.aclose])
     container.closers.append(runtime.aclose)
+    if not gc.get_freeze_count():
+        # start-up's ~290,000 objects (modules, ccxt, SQLAlchemy, the app) leave the garbage
+        # collector's full passes, which otherwise scan them all about once a backfill (3 µs
+        # per trade, docs/benchmarks.md); once per process, after a collection, so a process
+        # building many runtimes (the tests) keeps no garbage for good
+        gc.collect()
+        gc.freeze()
     return runtime

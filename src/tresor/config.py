@@ -9,6 +9,8 @@ TRESOR_EGRESS_IPS         the addresses users must allow on their keys: '203.0.1
 TRESOR_TOKEN_TTL_SECONDS  access token lifetime (default 86400)
 TRESOR_MAX_CONNECTIONS_PER_USER  (default 10)
 TRESOR_DATABASE_SCHEMA    PostgreSQL only: the schema Tresor's tables live in (default public)
+TRESOR_SQLITE_SYNCHRONOUS SQLite only: NORMAL (default; a crash of the process loses no commit, a
+                          power cut may lose the last ones) or FULL (an fsync per commit)
 TRESOR_REDIS_URL          redis://host:6379/0: the distributed mode (shared rate budget, job queue)
 TRESOR_REDIS_PREFIX       the prefix of Tresor's Redis keys (default tresor): one per deployment
 TRESOR_WORKER_CONCURRENCY sync jobs one worker process runs at once (default 8)
@@ -53,6 +55,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
     database_schema: str | None = None
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "NORMAL"
     master_key: SecretStr | None = None
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     egress_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)

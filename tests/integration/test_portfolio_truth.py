@@ -355,6 +355,9 @@ async def test_two_connections_priced_at_their_own_instants_add_up_exactly(
     user = await runtime.container.access.create_user("alice")
     alpha = await connect(runtime, venue, user.id, "alpha", first)
     beta = await connect(runtime, venue, user.id, "beta", second)
+    # an endpoint's prices are shared by the syncs of a few seconds (a fleet asks once): here
+    # each sync asks for its own, so the two snapshots are priced at two instants
+    runtime.gateway.prices_ttl_ms = 0
 
     taken = {alpha: await sync_held(runtime, venue, alpha)}
     await asyncio.sleep(1.5)  # a later instant: the venue's prices have moved

@@ -42,7 +42,9 @@ message and the remedy. The tree::
         ├── RateLimited                 rate_limited
         ├── RateBudgetExhausted         rate_budget_exhausted (our own budget, not the exchange;
         │                               retry_after: when it has room again, if known)
-        └── ClockSkew                   clock_skew
+        ├── ClockSkew                   clock_skew
+        └── TradingWorkerUnavailable    trading_worker_unavailable (distributed mode: no worker
+                                        answered an API process's trading request in time)
 """
 
 from __future__ import annotations
@@ -368,6 +370,15 @@ class ClockSkew(ExchangeTrouble):
     code = "clock_skew"
     default_message = "Tresor's clock and the exchange's clock disagree too much."
     default_remedy = "Synchronise the server's clock (NTP), then test the connection again."
+
+
+class TradingWorkerUnavailable(ExchangeTrouble):
+    code = "trading_worker_unavailable"
+    default_message = "No trading worker answered in time."
+    default_remedy = (
+        "Send the same request again with the same Idempotency-Key: it is never carried out "
+        "twice. If it keeps happening, the operator should check that 'tresor worker' runs."
+    )
 
 
 def error_to_dict(error: TresorError) -> dict[str, Any]:

@@ -17,11 +17,17 @@ The completeness ledger:
   limits), recorded explicitly and shown to the user rather than silently missing.
 - ``Page``: what one request to the exchange gave: records, the cursor's next position, whether
   more pages remain, and any gap found.
+
+A page carries its records in flat form (``FlatRecords``: tuples of their fields, enums as
+their values, amounts as exact decimal text), the form the store writes: a backfill reads
+80,000 of them, and building the tuples straight from the exchange's answer spares a record
+object and four ``Decimal``s per row (docs/benchmarks.md). ``flatten`` and
+``FlatRecords.records`` convert between the two forms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -117,6 +123,143 @@ class TransferRecord:
 
 Record = TradeRecord | OrderRecord | TransferRecord
 
+# A record's fields in declaration order, enums as their values and amounts as exact decimal
+# text (``money_text``): the flat form pages carry and the store writes
+TradeTuple = tuple[str, str, str, str | None, str, str, str, str, str, str | None, bool, int]
+OrderTuple = tuple[
+    str, str, str, str | None, str, str, str, str | None, str | None, str, str, str, int, int
+]
+TransferTuple = tuple[str, str, str, str, str, str, str | None, str, str | None, str | None, int]
+
+
+def money_text(amount: Decimal) -> str:
+    """``amount`` as exact decimal text, never in exponent form (``Decimal("1E-8")`` is
+    ``"0.00000001"``): ``str`` unless it chose an exponent, the same digits as
+    ``format(amount, "f")`` at half its cost."""
+    text = str(amount)
+    return format(amount, "f") if "E" in text else text
+
+
+@dataclass(frozen=True, slots=True)
+class FlatRecords:
+    """Records in flat form (``TradeTuple``, ``OrderTuple``, ``TransferTuple``)."""
+
+    trades: Sequence[TradeTuple] = ()
+    orders: Sequence[OrderTuple] = ()
+    transfers: Sequence[TransferTuple] = ()
+
+    def __len__(self) -> int:
+        return len(self.trades) + len(self.orders) + len(self.transfers)
+
+    def records(self) -> list[Record]:
+        """The records themselves: trades, then orders, then transfers."""
+        found: list[Record] = [
+            TradeRecord(
+                c, s, t, o, Side(d), Decimal(p), Decimal(a), Decimal(k), Decimal(f), fa, m, ms
+            )
+            for c, s, t, o, d, p, a, k, f, fa, m, ms in self.trades
+        ]
+        found += [
+            OrderRecord(
+                c,
+                s,
+                o,
+                co,
+                Side(d),
+                ty,
+                OrderStatus(st),
+                tif,
+                None if p is None else Decimal(p),
+                Decimal(a),
+                Decimal(fi),
+                Decimal(k),
+                cm,
+                um,
+            )
+            for c, s, o, co, d, ty, st, tif, p, a, fi, k, cm, um in self.orders
+        ]
+        found += [
+            TransferRecord(
+                c,
+                TransferKind(kd),
+                t,
+                ass,
+                Decimal(a),
+                Decimal(f),
+                net,
+                TransferStatus(st),
+                tx,
+                ad,
+                ms,
+            )
+            for c, kd, t, ass, a, f, net, st, tx, ad, ms in self.transfers
+        ]
+        return found
+
+
+def flatten(records: Iterable[Record]) -> FlatRecords:
+    """``records`` in flat form."""
+    trades: list[TradeTuple] = []
+    orders: list[OrderTuple] = []
+    transfers: list[TransferTuple] = []
+    money = money_text
+    for r in records:
+        if type(r) is TradeRecord:
+            trades.append(
+                (
+                    r.connection_id,
+                    r.symbol,
+                    r.trade_id,
+                    r.order_id,
+                    r.side.value,
+                    money(r.price),
+                    money(r.amount),
+                    money(r.cost),
+                    money(r.fee),
+                    r.fee_asset,
+                    r.maker,
+                    r.time_ms,
+                )
+            )
+        elif type(r) is OrderRecord:
+            orders.append(
+                (
+                    r.connection_id,
+                    r.symbol,
+                    r.order_id,
+                    r.client_order_id,
+                    r.side.value,
+                    r.type,
+                    r.status.value,
+                    r.time_in_force,
+                    None if r.price is None else money(r.price),
+                    money(r.amount),
+                    money(r.filled),
+                    money(r.cost),
+                    r.created_ms,
+                    r.updated_ms,
+                )
+            )
+        elif type(r) is TransferRecord:
+            transfers.append(
+                (
+                    r.connection_id,
+                    r.kind.value,
+                    r.transfer_id,
+                    r.asset,
+                    money(r.amount),
+                    money(r.fee),
+                    r.network,
+                    r.status.value,
+                    r.tx_id,
+                    r.address,
+                    r.time_ms,
+                )
+            )
+        else:
+            raise TypeError(f"not a record: {r!r}")
+    return FlatRecords(trades, orders, transfers)
+
 
 @dataclass(frozen=True, slots=True)
 class AssetBalance:
@@ -169,7 +312,7 @@ class GapFound:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    records: tuple[Record, ...]
+    records: FlatRecords
     position: str | None
     more: bool  # another page is waiting: ask again with ``position``
     synced_until_ms: int  # the dataset is complete up to here after this page

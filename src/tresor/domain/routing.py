@@ -24,8 +24,11 @@ Decisions, and why:
   tried too. The chosen plan fills the most; among those, the best net price; then fewer legs;
   then connection ids. So a split is chosen only when it beats every single venue that fills
   as much (or fills more than any can), and ties fall out the same way every time.
-- **Each leg is an IOC at its limit price** (``Leg.limit_price``, the worst level the plan
-  reaches on that book): it cannot fill worse than quoted; if the book moved it fills less.
+- **Each leg is an IOC at its limit price** (``Leg.limit_price``): the worst level the plan
+  reaches on that book, moved by the request's ``allowance`` (a fraction) away from the market
+  onto the price tick. With no allowance a leg cannot fill worse than quoted, and a book that
+  moved by one tick before execution fills less or nothing; the allowance lets it fill at most
+  that much worse. Balances and the maximum order value are checked at the limit price.
   Its minimum and maximum order value are checked as the exchange checks a limit order, amount x
   limit price (``order_rules.check_order``).
 - **Balances are respected conservatively.** A buy leg is sized so that amount x limit price x
@@ -53,7 +56,7 @@ from typing import Literal
 
 from tresor.domain.errors import ValidationFailed
 from tresor.domain.market import Level, OrderBook
-from tresor.domain.order_rules import MarketRules, floor_to_step
+from tresor.domain.order_rules import MarketRules, floor_to_step, round_price
 
 Side = Literal["buy", "sell"]
 Shortfall = Literal["depth", "balance", "rules"]
@@ -81,6 +84,9 @@ class RouteRequest:
     base: str
     quote: str
     amount: Decimal  # in the base asset
+    # how far past the worst level quoted a leg's limit may go (a fraction: 0.002 is 0.2 %),
+    # so a book that moved a tick before execution still fills; the balance check counts it
+    allowance: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +212,7 @@ class _Ladder:
     buy: bool
     step: Decimal
     fee: Decimal
+    allowance: Decimal
     prices: tuple[Decimal, ...]
     ends: tuple[Decimal, ...]  # cumulative amount at the end of each level
     values: tuple[Decimal, ...]  # cumulative gross at the end of each level
@@ -220,11 +227,28 @@ class _Ladder:
         return self.lot is not None and self.lot <= self.cap
 
     def walk(self, amount: Decimal) -> tuple[Decimal, Decimal]:
-        """(gross, limit price) of taking ``amount`` (0 < amount <= depth) from the book."""
+        """(gross, worst level's price) of taking ``amount`` (0 < amount <= depth)."""
         i = bisect_left(self.ends, amount)
         before = self.ends[i - 1] if i else ZERO
         value = self.values[i - 1] if i else ZERO
         return value + (amount - before) * self.prices[i], self.prices[i]
+
+    def limit(self, amount: Decimal) -> Decimal:
+        """The leg's limit price: the worst level it reaches, moved by the allowance away from
+        the market (a buy up, a sell down) onto the tick, within the market's price limits."""
+        worst = self.walk(amount)[1]
+        if not self.allowance:
+            return worst
+        rules = self.venue.rules
+        moved = worst * (ONE + self.allowance if self.buy else ONE - self.allowance)
+        price = round_price(moved, rules.price_tick, "buy" if self.buy else "sell")
+        if self.buy:
+            if rules.max_price is not None:
+                price = min(price, rules.max_price)
+            return max(price, worst)
+        if rules.min_price is not None:
+            price = max(price, rules.min_price)
+        return min(price, worst)
 
     def key(self, level: int) -> tuple[Decimal, int, int]:
         """Order of levels across venues: best effective price, then connection, then depth."""
@@ -243,7 +267,7 @@ class _Ladder:
         rules = self.venue.rules
         if amount <= 0 or amount > self.cap or amount % self.step != 0:
             return False
-        notional = amount * self.walk(amount)[1]
+        notional = amount * self.limit(amount)
         return (
             (rules.min_amount is None or amount >= rules.min_amount)
             and (rules.min_notional is None or notional >= rules.min_notional)
@@ -266,14 +290,18 @@ def _ladder(venue: Venue, rank: int, request: RouteRequest) -> _Ladder | str:
     prices, ends, values = _cumulate(levels)
     depth, available = ends[-1], max(venue.available, ZERO)
     fee = rules.taker_fee
-    funded = _prefix(prices, ends, available, ONE + fee) if buy else min(available, depth)
+    allowance = max(request.allowance, ZERO)
+    factor = (ONE + fee) * (ONE + allowance)
+    funded = _prefix(prices, ends, available, factor) if buy else min(available, depth)
     limits = [depth, funded, request.amount]
     if rules.max_amount is not None:
         limits.append(rules.max_amount)
     if rules.max_notional is not None:
-        limits.append(_prefix(prices, ends, rules.max_notional, ONE))
+        limits.append(_prefix(prices, ends, rules.max_notional, ONE + allowance))
     cap = floor_to_step(max(min(limits), ZERO), step)
-    ladder = _Ladder(venue, rank, buy, step, fee, prices, ends, values, depth, funded, cap)
+    ladder = _Ladder(
+        venue, rank, buy, step, fee, allowance, prices, ends, values, depth, funded, cap
+    )
     while cap > 0 and not _fits(ladder, cap, available):  # a quotient rounded up: one step less
         cap -= step
     lot = _smallest_lot(prices, ends, step, rules)
@@ -288,7 +316,9 @@ def _ladder(venue: Venue, rank: int, request: RouteRequest) -> _Ladder | str:
         )
     elif funded < min(depth, request.amount):
         note = f"Its free balance limits it to {cap} {request.base}."
-    return _Ladder(venue, rank, buy, step, fee, prices, ends, values, depth, funded, cap, lot, note)
+    return _Ladder(
+        venue, rank, buy, step, fee, allowance, prices, ends, values, depth, funded, cap, lot, note
+    )
 
 
 def _levels(levels: Iterable[Level], rules: MarketRules, *, buy: bool) -> list[Level]:
@@ -335,7 +365,7 @@ def _prefix(
 
 def _fits(ladder: _Ladder, amount: Decimal, available: Decimal) -> bool:
     """The exact check behind the cap's quotients: funds and the maximum order value."""
-    limit = ladder.walk(amount)[1]
+    limit = ladder.limit(amount)
     rules = ladder.venue.rules
     if ladder.buy and amount * limit * (ONE + ladder.fee) > available:
         return False
@@ -481,7 +511,8 @@ def _best(candidates: Iterable[Allocation], request: RouteRequest) -> Allocation
 
 # -- the plan ----------------------------------------------------------------------------------
 def _leg(ladder: _Ladder, amount: Decimal) -> Leg:
-    gross, limit = ladder.walk(amount)
+    gross = ladder.walk(amount)[0]
+    limit = ladder.limit(amount)
     fee = gross * ladder.fee
     rules = ladder.venue.rules
     return Leg(

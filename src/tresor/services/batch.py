@@ -35,7 +35,8 @@ from tresor.domain.errors import (
 )
 from tresor.domain.orders import OrderRequest, OrderState, PlacedOrder, fingerprint
 from tresor.services.ports import Clock, TradingStore
-from tresor.services.trading import KEY_LOCK_MS, OrderService, check_idempotency_key
+from tresor.services.trading import KEY_LOCK_MS, check_idempotency_key
+from tresor.services.trading_remote import Orders
 
 MAX_OPERATIONS = 50
 PARALLEL = 8  # operations of one batch running at once
@@ -90,7 +91,7 @@ def _describe(op: Operation) -> dict[str, Any]:
 
 
 class BatchService:
-    def __init__(self, *, orders: OrderService, store: TradingStore, clock: Clock) -> None:
+    def __init__(self, *, orders: Orders, store: TradingStore, clock: Clock) -> None:
         self._orders = orders
         self._store = store
         self._clock = clock

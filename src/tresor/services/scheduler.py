@@ -144,21 +144,33 @@ class SyncScheduler:
             self._slots.release()
 
     async def run_job(self, job: SyncJob) -> None:
-        """Run one claimed job, if its lease is still its own."""
+        """Run one claimed job, if its lease is still its own.
+
+        The connection's state is read first: when it shows the job's own lease with at least
+        half a lease to run (the keeper renews it after a third), the job goes on without
+        renewing it now, one write less per job; otherwise (a job that waited long in the
+        queue, or one redelivered) the lease is renewed under the job's token, or the job
+        dropped if it passed to another claim."""
         cid = job.connection_id
         now = self._now()
         lease_ms = int(self.policy.lease_s * 1000)
-        if not await self._store.claim(cid, job.lease_owner, now_ms=now, until_ms=now + lease_ms):
-            log.info("job for %s dropped: its lease passed to another claim", cid)
-            return
+        state = await self._store.state(cid)
+        if state is None:
+            return  # the connection is gone
+        if not _held(state, job.lease_owner, now + lease_ms // 2):
+            if not await self._store.claim(
+                cid, job.lease_owner, now_ms=now, until_ms=now + lease_ms
+            ):
+                log.info("job for %s dropped: its lease passed to another claim", cid)
+                return
+            state = await self._store.state(cid)  # as it is now that the lease is ours
         log.info("job start connection=%s worker=%s", cid, self.owner)
         keeper = asyncio.create_task(self._keep_lease(job))
         try:
-            state = await self._store.state(cid)
             if state is None:
                 return
             try:
-                await self._sync.sync(cid, history=state.next_history_ms <= now)
+                await self._sync.sync(cid, history=state.next_history_ms <= now, state=state)
             except TresorError as error:  # recorded on the connection by the sync service
                 if error.code == "validation_failed":  # disabled, or no usable key
                     await self._store.save_state(
@@ -209,6 +221,15 @@ class SyncScheduler:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _held(state: SyncState, owner: str, until_ms: int) -> bool:
+    """Whether the state shows ``owner``'s lease, running at least until ``until_ms``."""
+    return (
+        state.lease_owner == owner
+        and state.lease_until_ms is not None
+        and state.lease_until_ms >= until_ms
+    )
 
 
 def _later(state: SyncState, at_ms: int) -> SyncState:

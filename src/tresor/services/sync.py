@@ -79,6 +79,11 @@ class HistoryGateway(Protocol):
         """An open ``HistorySource`` for the connection (close it)."""
         ...
 
+    async def forget(self, connection_id: str) -> None:
+        """Drop whatever the gateway keeps for the connection between syncs (its client):
+        the connection is gone, disabled or has no key to read with."""
+        ...
+
 
 @dataclass
 class SyncReport:
@@ -178,8 +183,12 @@ class SyncService:
         backfill_days: int | None = None,
         history: bool = True,
         progress: ProgressFn | None = None,
+        state: SyncState | None = None,
     ) -> SyncReport:
         """Take a balance snapshot and (``history``) bring every dataset up to date.
+
+        ``state``: the connection's sync state, when the caller has just read it (the
+        scheduler), else it is read here.
 
         Failures are recorded on the connection (status, alert events, pause) before they
         are raised.
@@ -192,7 +201,8 @@ class SyncService:
         if backfill_days is not None:
             _check_days(backfill_days)
         connection, target, credentials = await self._open(connection_id)
-        state = await self._state(connection_id)
+        if state is None or state.connection_id != connection_id:
+            state = await self._state(connection_id)
         now = self.now_ms()
         state = replace(state, last_attempt_ms=now)
         report = SyncReport(connection_id)
@@ -391,6 +401,16 @@ class SyncService:
 
     # -- credentials -------------------------------------------------------------------------
     async def _open(self, connection_id: str) -> tuple[Connection, ExchangeTarget, Credentials]:
+        try:
+            return await self._credentials(connection_id)
+        except (NotFound, ValidationFailed):
+            # nothing to read with any more: the client kept for it goes (with its secrets)
+            await self._gateway.forget(connection_id)
+            raise
+
+    async def _credentials(
+        self, connection_id: str
+    ) -> tuple[Connection, ExchangeTarget, Credentials]:
         async with self._uow(read_only=True) as uow:
             user_id = await uow.connections.owner_of(connection_id)
             connection = (

@@ -2,15 +2,14 @@
 
 ``place`` under an Idempotency-Key::
 
-    claim the key ----- used with another request ---------> IdempotencyKeyReused
-       |           \\--- still being handled ----------------> IdempotencyInProgress
-       |            \\-- handled ----------------------------> the same answer again
+    pre-trade checks (the market's rules, the free balance) -- refused --> kept as the key's
+       v                                                                   answer (one write)
+    one durable write: the key claimed, the order stored "pending" with its first send counted
+       |               (its exchange client id derived from the user and the key)
+       |--- the key is known (or was refused with it) -> claim it as below
        v
-    pre-trade checks (the market's rules, the free balance) -- refused --> kept as the answer
-       v
-    the order stored "pending" (its exchange client id derived from the user and the key)
-       v
-    send --- answered ----------------------> its state, its fills recorded as trades
+    send --- answered ----------------------> its state, its fills recorded as trades, the
+       |                                      key's answer: one write
        |---- refused -----------------------> "rejected", kept as the answer
        |---- not sent (rate limit, budget) -> forgotten with the key: send it again
        \\--- no answer (timeout, 5xx) ------> "unknown": wait until the request has expired
@@ -19,10 +18,23 @@
                                               again (same client order id); lookup failed ->
                                               left "unknown" for the tracker
 
+A key that is known already is claimed as before (``claim_key``)::
+
+    claim the key ----- used with another request ---------> IdempotencyKeyReused
+       |           \\--- still being handled ----------------> IdempotencyInProgress
+       |            \\-- handled ----------------------------> the same answer again
+       v
+    its handler died: the order it stored is taken on (looked up before any send), or, if it
+    stored none, the steps above with the key held
+
 Only a connection's **trade key** is used here (opened where the worker's private key is); a
-read key never trades. ``track`` (run by the scheduler) follows every order that is not final:
-unknown ones are looked up, open ones refreshed, fills recorded. When the exchange refuses the
-key, the orders keep their last known state and tracking resumes with the next key.
+read key never trades. Every use reads the connection and its trade key again (one query): a
+disabled or removed connection, or a removed key, is refused at once; a key once opened is kept
+for the exact stored ciphertexts it was opened from, so a rotated key is opened anew.
+
+``track`` (run by the scheduler) follows every order that is not final: unknown ones are looked
+up, open ones refreshed, fills recorded. When the exchange refuses the key, the orders keep
+their last known state and tracking resumes with the next key.
 """
 
 from __future__ import annotations
@@ -34,7 +46,13 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
 
-from tresor.domain.connections import Connection, Credentials, ExchangeTarget, KeyRole
+from tresor.domain.connections import (
+    Connection,
+    ConnectionStatus,
+    Credentials,
+    ExchangeTarget,
+    KeyRole,
+)
 from tresor.domain.errors import (
     ClockSkew,
     Conflict,
@@ -50,10 +68,11 @@ from tresor.domain.errors import (
     TradeKeyRequired,
     TresorError,
     ValidationFailed,
+    WithdrawPermissionEnabled,
     error_from_dict,
     error_to_dict,
 )
-from tresor.domain.order_rules import check_order
+from tresor.domain.order_rules import MarketRules, check_order
 from tresor.domain.orders import (
     MAX_SEND_ATTEMPTS,
     RECV_WINDOW_MS,
@@ -67,7 +86,6 @@ from tresor.domain.records import Record, TradeRecord
 from tresor.services.ports import (
     Clock,
     KeyRecord,
-    RecordSink,
     TradeGateway,
     TradeKeyOpener,
     Trader,
@@ -75,7 +93,9 @@ from tresor.services.ports import (
     UnitOfWorkFactory,
     Vault,
 )
+from tresor.services.ports.trading import KeyAnswer, NewKey
 from tresor.services.stored_keys import key_credentials, stored_target
+from tresor.services.trade_keys import record_trade_key_refused
 
 FREE_TTL_MS = 10_000  # a free balance read from the exchange is trusted this long
 KEY_LOCK_MS = 120_000  # a handler that holds a key longer is taken for dead
@@ -84,6 +104,7 @@ TRACK_PARALLEL = 8  # orders followed at once by one tracking round
 RESEND_WITHIN_MS = 60_000  # an order the exchange never received is sent again until this old
 REFRESH_AFTER_MS = 1_000  # GET /v1/orders/{id} asks the exchange at most this often per order
 MAX_KEY_LENGTH = 255
+OPENED_KEYS = 1024  # trade keys kept opened (the connections trading most lately)
 # errors after which nothing reached the exchange: the key is forgotten, the request may be
 # sent again as it was
 NOT_SENT: tuple[type[TresorError], ...] = (RateLimited, RateBudgetExhausted, ClockSkew)
@@ -107,7 +128,6 @@ class OrderService:
         *,
         uow: UnitOfWorkFactory,
         store: TradingStore,
-        records: RecordSink,
         gateway: TradeGateway,
         vault: Vault,
         opener: TradeKeyOpener | None,
@@ -118,7 +138,6 @@ class OrderService:
     ) -> None:
         self._uow = uow
         self._store = store
-        self._records = records
         self._gateway = gateway
         self._vault = vault
         self._opener = opener
@@ -128,6 +147,8 @@ class OrderService:
         self._reference_price = reference_price
         # free balances read from the exchange, per (connection, asset): (value, when read)
         self._free: dict[tuple[str, str], tuple[Decimal, int]] = {}
+        # trade keys opened, per connection: (the stored ciphertexts, the key in clear)
+        self._opened: dict[str, tuple[tuple[bytes, bytes, bytes | None], Credentials]] = {}
 
     def _now(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
@@ -140,18 +161,108 @@ class OrderService:
 
         Raises: IdempotencyKeyReused, IdempotencyInProgress, NotFound (the connection),
         TradeKeyRequired, OrderRefused kinds (InvalidOrder, InsufficientFunds, MarketClosed),
-        UnknownSymbol, KeyRejected, ExchangeTrouble (nothing was placed: send it again).
+        UnknownSymbol, KeyRejected, ExchangeTrouble (nothing was placed: send it again),
+        ValidationFailed (the key; a disabled connection).
         """
         check_idempotency_key(idempotency_key)
+        fingerprint = request.fingerprint()
+        owned = False
+        not_sent: TresorError | None = None
+        try:
+            opened = self._trader(user_id, request.connection_id)
+            async with opened as trader:
+                order, spent = await self._checked(
+                    trader, opened.connection, request, key=idempotency_key, source=source
+                )
+                key = NewKey(
+                    user_id=user_id,
+                    key=idempotency_key,
+                    fingerprint=fingerprint,
+                    created_ms=order.created_ms,
+                    locked_until_ms=order.created_ms + KEY_LOCK_MS,
+                )
+                owned = await self._store.open_order(order, key)
+                if owned:
+                    self._spent(opened.connection.id, *spent)
+                    return Placement(await self._send_new(trader, order, key))
+        except NOT_SENT as error:
+            if owned:
+                raise  # nothing was sent, and ``_send_new`` forgot the key
+            not_sent = error  # nothing is kept, unless the key answers already
+        except TresorError as error:
+            if owned:
+                raise  # kept with the key by ``_send_new``
+            now = self._now()
+            refused = NewKey(
+                user_id=user_id,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+                created_ms=now,
+                locked_until_ms=now,
+            )
+            if await self._store.refuse_key(
+                KeyAnswer(refused, status=400, body={"error": error_to_dict(error)})
+            ):
+                raise
+        # the key is known: an earlier request's (answered again), or one whose handler died
+        return await self._claimed(
+            user_id, request, idempotency_key, fingerprint, source, not_sent=not_sent
+        )
+
+    async def _send_new(self, trader: Trader, order: PlacedOrder, key: NewKey) -> PlacedOrder:
+        """Send the order ``open_order`` stored (its first send counted); its outcome is kept
+        as the key's answer, in the same write as the order's state when the exchange
+        answered (or refused it).
+
+        Raises: what the exchange refused the order with; NOT_SENT kinds (the order and the
+        key are forgotten)."""
+        try:
+            order = await self._deliver(trader, order, key=key)
+        except NOT_SENT:
+            await self._store.release_key(key.user_id, key.key)  # ``_deliver`` removed the order
+            raise
+        except Conflict as error:  # passed on by ``_deliver`` as it came (a refusal is kept)
+            await self._store.finish_key(
+                key.user_id, key.key, status=400, body={"error": error_to_dict(error)}
+            )
+            raise
+        if order.state.settled:
+            return order
+        try:  # the answer was lost: find out, never sending twice
+            order = await self._resume(trader, order)
+        except TresorError as error:
+            await self._store.finish_key(
+                key.user_id, key.key, status=400, body={"error": error_to_dict(error)}
+            )
+            raise
+        await self._finish(key.user_id, key.key, order)
+        return order
+
+    async def _claimed(
+        self,
+        user_id: str,
+        request: OrderRequest,
+        idempotency_key: str,
+        fingerprint: str,
+        source: str,
+        *,
+        not_sent: TresorError | None = None,
+    ) -> Placement:
+        """``place`` for a key that is known: claimed first (``claim_key``). ``not_sent``: the
+        checks just failed with nothing sent; raised again (the key forgotten) unless the key
+        has an answer already or a stopped handler's order to take on."""
         claim = await self._store.claim_key(
             user_id,
             idempotency_key,
-            request.fingerprint(),
+            fingerprint,
             now_ms=self._now(),
             lock_ms=KEY_LOCK_MS,
         )
         if not claim.owned:
             return await self._replay(user_id, request, claim.record)
+        if not_sent is not None and claim.record.resource_id is None:
+            await self._store.release_key(user_id, idempotency_key)
+            raise not_sent
         if claim.record.resource_id is not None:  # its first handler died: finish its work
             order = await self._store.order(claim.record.resource_id, user_id)
             if order is not None:
@@ -177,6 +288,19 @@ class OrderService:
         await self._finish(user_id, idempotency_key, order)
         return Placement(order)
 
+    async def rules_and_free(
+        self, user_id: str, connection_id: str, symbol: str, asset: str
+    ) -> tuple[MarketRules, Decimal]:
+        """The market's rules and the free balance of ``asset`` now, read with the
+        connection's trade key as ``place`` reads them (the router plans with them).
+
+        Raises: NotFound (the connection), TradeKeyRequired, UnknownSymbol, KeyRejected,
+        ExchangeTrouble.
+        """
+        async with self._trader(user_id, connection_id) as trader:
+            rules = await trader.rules(symbol)
+            return rules, await self._free_balance(trader, connection_id, asset, fresh=True)
+
     async def _replay(self, user_id: str, request: OrderRequest, record: KeyRecord) -> Placement:
         if record.fingerprint != request.fingerprint():
             raise IdempotencyKeyReused(details={"idempotency_key": record.key})
@@ -194,8 +318,7 @@ class OrderService:
         return Placement(order, replayed=True)
 
     async def _finish(self, user_id: str, key: str, order: PlacedOrder) -> None:
-        status = 201 if order.state.settled else 202
-        await self._store.finish_key(user_id, key, status=status, resource_id=order.id)
+        await self._store.finish_key(user_id, key, status=_status(order), resource_id=order.id)
 
     async def _new(
         self,
@@ -206,7 +329,28 @@ class OrderService:
         key: str,
         source: str,
     ) -> PlacedOrder:
-        """Check the order against the market's rules and the free balance, then store it."""
+        """Check the order against the market's rules and the free balance, then store it
+        (not sent yet)."""
+        order, spent = await self._checked(trader, connection, request, key=key, source=source)
+        order = replace(order, attempts=0, sent_ms=None)
+        self._spent(connection.id, *spent)
+        await self._store.add_order(order, key=key)
+        return order
+
+    async def _checked(
+        self,
+        trader: Trader,
+        connection: Connection,
+        request: OrderRequest,
+        *,
+        key: str,
+        source: str,
+    ) -> tuple[PlacedOrder, tuple[str, Decimal]]:
+        """The order checked against the market's rules and the free balance, as it is stored
+        right before its first send (that send counted, at the time of the check's end), and
+        what it takes of the free balance: (asset, amount).
+
+        Raises: the OrderRefused kinds, UnknownSymbol, and what asking the exchange raised."""
         user_id = connection.user_id
         rules = await trader.rules(request.symbol)
         spend = rules.quote if request.side == "buy" else rules.base
@@ -231,7 +375,6 @@ class OrderService:
         except InsufficientFunds:  # maybe a stale figure: ask the exchange before refusing
             await check(await self._free_balance(trader, connection.id, spend, fresh=True))
         needed = request.amount if request.side == "sell" else request.amount * (reference or 0)
-        self._spent(connection.id, spend, needed)
         now = self._now()
         order = PlacedOrder(
             id=new_order_id(),
@@ -241,10 +384,11 @@ class OrderService:
             state=OrderState.PENDING,
             created_ms=now,
             updated_ms=now,
+            attempts=1,
+            sent_ms=now,
             source=source,
         )
-        await self._store.add_order(order, key=key)
-        return order
+        return order, (spend, needed)
 
     async def _reference(
         self, trader: Trader, connection: Connection, request: OrderRequest
@@ -295,7 +439,6 @@ class OrderService:
         return order
 
     async def _send(self, trader: Trader, order: PlacedOrder) -> PlacedOrder:
-        r = order.request
         sent = self._now()
         previous = order.attempts
         order = replace(order, attempts=previous + 1, sent_ms=sent, updated_ms=sent)
@@ -305,6 +448,14 @@ class OrderService:
             if current is None:
                 raise ExchangeTrouble("The order was withdrawn while being sent.")
             return current
+        return await self._deliver(trader, order)
+
+    async def _deliver(
+        self, trader: Trader, order: PlacedOrder, *, key: NewKey | None = None
+    ) -> PlacedOrder:
+        """Send ``order``, this send counted already, and take the outcome. With ``key`` (a new
+        order's), an answer or a refusal is kept as the key's answer in the same write."""
+        r = order.request
         try:
             answer, records = await trader.place(
                 symbol=r.symbol,
@@ -330,20 +481,32 @@ class OrderService:
             # arrived after all; look it up
             return await self._mark(order, OrderState.UNKNOWN)
         except TresorError as error:  # the exchange said no: nothing was placed
-            await self._mark(order, OrderState.REJECTED, error=(error.code, error.message))
+            if isinstance(error, KeyRejected):
+                await self._key_refused(order, error)
+            await self._mark(
+                order,
+                OrderState.REJECTED,
+                error=(error.code, error.message),
+                answer=None
+                if key is None
+                else KeyAnswer(key, status=400, body={"error": error_to_dict(error)}),
+            )
             raise
-        return await self._adopt(trader, order, answer, records)
+        return await self._adopt(trader, order, answer, records, key=key)
 
     async def _look_up(self, trader: Trader, order: PlacedOrder) -> tuple[Seen, PlacedOrder | None]:
         """The order as the exchange has it (``FOUND``), or that it has none (``ABSENT``), or
         that it could not be asked (``FAILED``). Waits until the last send can no longer be
-        accepted, so "absent" is final."""
-        wait_ms = order.lookup_after_ms() - self._now()
+        accepted, so "absent" is final (an order whose answer is known needs no wait)."""
+        wait_ms = 0 if order.state.settled else order.lookup_after_ms() - self._now()
         if wait_ms > 0:
             await self._sleep(wait_ms / 1000)
         try:
             found = await trader.lookup(order.request.symbol, client_id=order.exchange_client_id)
-        except (ExchangeTrouble, KeyRejected):
+        except ExchangeTrouble:
+            return Seen.FAILED, None
+        except KeyRejected as error:
+            await self._key_refused(order, error)
             return Seen.FAILED, None
         if found is None:
             return Seen.ABSENT, None
@@ -355,16 +518,17 @@ class OrderService:
         order: PlacedOrder,
         answer: ExchangeOrder,
         records: list[Record],
+        *,
+        key: NewKey | None = None,
     ) -> PlacedOrder:
-        """Take the exchange's view of the order; record its fills."""
+        """Take the exchange's view of the order; record its fills (and, with ``key``, keep
+        the order as the key's answer), in one write."""
         now = self._now()
         if answer.filled > 0 and answer.filled != order.filled and not _has_fills(records):
             try:
                 records = [*records, *await trader.fills(order.request.symbol, answer.order_id)]
             except (ExchangeTrouble, KeyRejected):
                 pass  # the tracker or the sync will record them
-        if records:
-            await self._records.save_records(records)
         order = replace(
             order,
             state=answer.state,
@@ -377,11 +541,20 @@ class OrderService:
             error_code=None,
             error_message=None,
         )
-        await self._store.save_order(order)
+        await self._store.settle(
+            order,
+            records=records,
+            answer=None if key is None else KeyAnswer(key, status=_status(order)),
+        )
         return order
 
     async def _mark(
-        self, order: PlacedOrder, state: OrderState, *, error: tuple[str, str] | None = None
+        self,
+        order: PlacedOrder,
+        state: OrderState,
+        *,
+        error: tuple[str, str] | None = None,
+        answer: KeyAnswer | None = None,
     ) -> PlacedOrder:
         now = self._now()
         order = replace(
@@ -392,7 +565,7 @@ class OrderService:
             error_code=None if error is None else error[0],
             error_message=None if error is None else error[1],
         )
-        await self._store.save_order(order)
+        await self._store.settle(order, answer=answer)
         return order
 
     # -- reading, cancelling, tracking --------------------------------------------------------
@@ -493,8 +666,9 @@ class OrderService:
                     await self._resume(trader, order)
                 else:
                     await self._settle_late(trader, order)
-        except (ExchangeTrouble, KeyRejected, TradeKeyRequired, NotFound):
-            # the exchange or the key cannot be used now: the order keeps its last known state
+        except (ExchangeTrouble, KeyRejected, TradeKeyRequired, NotFound, ValidationFailed):
+            # the exchange or the key cannot be used now (or the connection is disabled): the
+            # order keeps its last known state
             await self._store.save_order(replace(order, checked_ms=self._now()))
 
     async def _settle_late(self, trader: Trader, order: PlacedOrder) -> PlacedOrder:
@@ -518,7 +692,7 @@ class OrderService:
         try:
             async with self._trader(order.user_id, order.request.connection_id) as trader:
                 return await self._refresh_with(trader, order)
-        except (ExchangeTrouble, KeyRejected, TradeKeyRequired, NotFound):
+        except (ExchangeTrouble, KeyRejected, TradeKeyRequired, NotFound, ValidationFailed):
             order = replace(order, checked_ms=self._now())
             await self._store.save_order(order)
             return order
@@ -539,15 +713,34 @@ class OrderService:
         return order
 
     # -- the trade key ----------------------------------------------------------------------
+    async def _key_refused(self, order: PlacedOrder, error: KeyRejected) -> None:
+        """The exchange refused the trade key: the key's and the connection's status say so."""
+        await record_trade_key_refused(
+            self._uow,
+            self._clock,
+            user_id=order.user_id,
+            connection_id=order.request.connection_id,
+            error=error,
+        )
+
     def _trader(self, user_id: str, connection_id: str) -> _OpenTrader:
         return _OpenTrader(self, user_id, connection_id)
 
     async def _open_trader(self, user_id: str, connection_id: str) -> tuple[Connection, Trader]:
-        async with self._uow(read_only=True) as uow:
-            connection = await uow.connections.get(connection_id, user_id)
+        """The connection as stored now and a trader with its trade key as stored now (one
+        read each time: a change is never missed).
+
+        Raises: NotFound, ValidationFailed (disabled), TradeKeyRequired."""
+        connection = await self._store.trade_connection(connection_id, user_id)
         if connection is None:
             raise NotFound("There is no such connection.")
-        return connection, self._gateway.trader(
+        if connection.status is ConnectionStatus.DISABLED:
+            raise ValidationFailed(
+                "This connection is disabled.",
+                remedy="Enable it again (POST /v1/connections/{id}/enable) to trade with it.",
+                details={"connection_id": connection.id, "reason": "connection_disabled"},
+            )
+        return connection, await self._gateway.trader(
             stored_target(self._endpoints, connection),
             self._trade_credentials(connection),
             connection_id=connection.id,
@@ -557,12 +750,27 @@ class OrderService:
         key = connection.key(KeyRole.TRADE)
         if key is None:
             raise TradeKeyRequired(details={"connection_id": connection.id})
+        if key.status is ConnectionStatus.WITHDRAWAL_ENABLED:
+            # found able to withdraw since it was added (a new test): never used again
+            raise WithdrawPermissionEnabled(details={"connection_id": connection.id})
         if self._opener is None:
             raise TradeKeyRequired(
                 "This process cannot use trade keys: they are sealed to the trading worker.",
                 remedy="Send orders to a Tresor process that runs the worker role.",
             )
-        return key_credentials(self._vault, self._opener, connection.id, key)
+        # opening a sealed key costs more than a whole order may add: the key opened from
+        # exactly these ciphertexts is kept (another key, or the same one wrapped anew, is
+        # opened again)
+        stored = (key.api_key_ct, key.secret_ct, key.passphrase_ct)
+        known = self._opened.get(connection.id)
+        if known is not None and known[0] == stored:
+            return known[1]
+        credentials = key_credentials(self._vault, self._opener, connection.id, key)
+        self._opened.pop(connection.id, None)
+        while len(self._opened) >= OPENED_KEYS:
+            del self._opened[next(iter(self._opened))]
+        self._opened[connection.id] = (stored, credentials)
+        return credentials
 
 
 class _OpenTrader:
@@ -590,6 +798,11 @@ class Seen(Enum):
     FOUND = "found"
     ABSENT = "absent"
     FAILED = "failed"
+
+
+def _status(order: PlacedOrder) -> int:
+    """The HTTP status a placement answers with: 201 when the exchange's answer is known."""
+    return 201 if order.state.settled else 202
 
 
 def _has_fills(records: list[Record]) -> bool:

@@ -3,7 +3,8 @@ exchange's usage header, and logged; a 429 blocks the bucket for ``Retry-After``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -14,6 +15,7 @@ from tresor.adapters.exchange.weights import binance_plan
 from tresor.adapters.ratelimit.memory import InMemoryRateBudget
 from tresor.domain.connections import ExchangeTarget
 from tresor.domain.errors import RateBudgetExhausted, RateLimited
+from tresor.domain.ratelimits import Bucket
 from tresor.domain.records import ExchangeCall
 from tresor.sim.server import SimConfig
 
@@ -67,3 +69,48 @@ async def test_calls_are_charged_their_weight_and_logged_without_secrets(
     # the bucket is blocked until the exchange's Retry-After: nothing more is sent meanwhile
     with pytest.raises(RateBudgetExhausted):
         await budget.acquire([bucket], 1, timeout=0.2)
+
+
+class HeldBudget(InMemoryRateBudget):
+    """A budget that lets each request go only after ``hold`` seconds, as one waiting for the
+    next weight window would."""
+
+    def __init__(self, hold: float) -> None:
+        super().__init__()
+        self.hold = hold
+
+    async def acquire(
+        self,
+        buckets: Sequence[Bucket],
+        weight: int,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        await asyncio.sleep(self.hold)
+        await super().acquire(buckets, weight, timeout=timeout)
+
+
+async def test_a_request_the_budget_holds_is_signed_when_it_goes(sim: SimAdmin) -> None:
+    """The budget is charged before ccxt signs: a request held longer than its ``recvWindow``
+    still goes with a fresh timestamp (signed first, it would be refused as stale, -1021)."""
+    key = sim.key(sim.account({"USDT": "10"}), READ_ONLY)
+    log = ListLog()
+    gateway = CcxtGateway(
+        egress_ips=["203.0.113.7"], clock=UtcClock(), budget=HeldBudget(1.5), request_log=log
+    )
+    try:
+        target = ExchangeTarget("binance", "sim", sim.url)
+        async with gateway.connect(target, credentials(key), connection_id="c1") as client:
+            account = await client.binance_raw("account", {"recvWindow": 1000})
+            trades = await client.binance_raw(
+                "my_trades", {"symbol": "BTCUSDT", "orderId": 1, "recvWindow": 1000}
+            )
+    finally:
+        await gateway.aclose()
+    assert account["balances"]
+    assert trades == []
+    # charged and logged once each, at the documented weight (myTrades by order id: 5)
+    assert [(c.path.split("?")[0], c.status, c.weight) for c in log.calls] == [
+        ("/api/v3/account", 200, 20),
+        ("/api/v3/myTrades", 200, 5),
+    ]

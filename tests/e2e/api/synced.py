@@ -21,6 +21,7 @@ from tresor.domain.records import (
     TransferRecord,
     TransferStatus,
     ValuedSnapshot,
+    flatten,
 )
 
 D = Decimal
@@ -131,4 +132,4 @@ async def save(api: Api, dataset: Dataset, records: list[Any], market: str = "BT
         synced_until_ms=T0,
         since_ms=0,
     )
-    await api.runtime.store.save_page(cursor, records)
+    await api.runtime.store.save_page(cursor, flatten(records))

@@ -94,11 +94,13 @@ async def _series(api_factory: ApiFactory, faults: dict[str, Any]) -> None:
         *(_client(api, headers, _body(connection, i, prices)) for i in range(ORDERS))
     )
     api.sim.clear_faults()
-    # whatever is still unknown is settled by the tracker (it never sends, only looks up)
+    # whatever is still unknown is settled by the tracker (a lookup first; it sends again only
+    # an order the exchange never received)
+    tracker = next(c for c in api.runtime.chores if c.name == "track_orders")
     for _ in range(20):
         if not (await api.http.get("/v1/orders/open", headers=headers)).json()["items"]:
             break
-        if await api.runtime.container.orders.track() == 0:
+        if await tracker.round() == 0:
             await asyncio.sleep(1)
     truth = api.sim.truth(account)
     on_exchange: dict[str, list[dict[str, Any]]] = {}

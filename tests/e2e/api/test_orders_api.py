@@ -241,3 +241,40 @@ async def test_a_refusal_by_the_exchange_itself_maps_to_its_code_and_is_kept_for
     again = await place(api, headers, body, "key-refused")
     assert again.json() == {**problem, "instance": again.json()["instance"]}
     assert [o["status"] for o in exchange_orders(api, account)] == ["NEW", "NEW"]
+
+
+async def test_a_revoked_trade_key_keeps_orders_as_last_known_and_tracking_resumes_with_a_new_one(
+    api: Api, alice: Tenant
+) -> None:
+    headers = await alice.headers()
+    account = api.sim.account({"USDT": "100000", "BTC": "2"})
+    old = api.sim.key(account, TRADE)
+    api.secrets.update({old["api_key"], old["secret"]})
+    added = await api.add(headers, trade={"api_key": old["api_key"], "secret": old["secret"]})
+    connection = added.json()["id"]
+    order = (await place(api, headers, await resting_order(api, connection))).json()
+    assert order["state"] == "open"
+    api.sim.revoke(old["api_key"])
+    # the exchange cancels the order meanwhile: Tresor cannot see it without a key
+    outside = binance(api.sim.url, api.sim.key(account, TRADE))
+    outside.cancel_order(order["exchange_order_id"], "BTC/USDT")
+    await asyncio.sleep(1.1)  # an order is asked about at most once a second
+    kept = await api.http.get(f"/v1/orders/{order['id']}", headers=headers)
+    assert kept.json()["state"] == "open"  # its last known state
+    status = await api.http.get(f"/v1/connections/{connection}", headers=headers)
+    assert status.json()["status"] == "invalid_credentials", status.json()
+    trade_key = next(k for k in status.json()["keys"] if k["role"] == "trade")
+    assert trade_key["status"] == "invalid_credentials"
+
+    new = api.sim.key(account, TRADE)
+    api.secrets.update({new["api_key"], new["secret"]})
+    rotated = await api.http.put(
+        f"/v1/connections/{connection}/keys/trade",
+        json={"api_key": new["api_key"], "secret": new["secret"]},
+        headers=headers,
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["status"] == "connected"
+    await asyncio.sleep(1.1)  # an order is asked about at most once a second
+    resumed = await api.http.get(f"/v1/orders/{order['id']}", headers=headers)
+    assert resumed.json()["state"] == "canceled"

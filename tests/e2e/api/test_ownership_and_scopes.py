@@ -23,7 +23,9 @@ class Route:
     method: str
     path: str  # the template, as in app.routes
     scope: str | None  # None: any valid token
-    body: str | None = None  # "connection", "key" or "order" (an order on the connection)
+    # "connection", "key", "order" (an order on the connection), "quote" (a route quote over
+    # the connection) or "execute" (the quote its owner made over it)
+    body: str | None = None
     values: tuple[tuple[str, str], ...] = ()  # fixed path parameters besides the id
     query_id: bool = False  # takes the connection id as the ``connection_id`` query filter
     query: str = ""  # fixed query parameters
@@ -34,12 +36,15 @@ class Route:
             "{connection_id}" in self.path
             or "{order_id}" in self.path
             or self.query_id
-            or self.body == "order"
+            or self.body in ("order", "quote", "execute", "rule")
+            or "{rule_id}" in self.path
         )
 
-    def url(self, connection_id: str, order_id: str = "{order_id}") -> str:
+    def url(
+        self, connection_id: str, order_id: str = "{order_id}", rule_id: str = "{rule_id}"
+    ) -> str:
         url = self.path.replace("{connection_id}", connection_id)
-        url = url.replace("{order_id}", order_id)
+        url = url.replace("{order_id}", order_id).replace("{rule_id}", rule_id)
         for name, value in self.values:
             url = url.replace("{" + name + "}", value)
         if self.query_id:
@@ -81,6 +86,16 @@ ROUTES = [
     Route("GET", "/v1/orders/open", "trade", query_id=True),
     Route("GET", "/v1/orders/{order_id}", "trade"),
     Route("DELETE", "/v1/orders/{order_id}", "trade"),
+    Route("POST", "/v1/route/quote", "trade", body="quote"),
+    Route("POST", "/v1/route/execute", "trade", body="execute"),
+    # rules: a rule on the connection, and the rule its owner made on it
+    Route("POST", "/v1/rules", "trade", body="rule"),
+    Route("GET", "/v1/rules", "read"),
+    Route("GET", "/v1/rules/{rule_id}", "read"),
+    Route("PATCH", "/v1/rules/{rule_id}", "trade", body="rule_change"),
+    Route("DELETE", "/v1/rules/{rule_id}", "trade"),
+    Route("GET", "/v1/rules/{rule_id}/plan", "read"),
+    Route("GET", "/v1/rules/{rule_id}/log", "read"),
     Route("GET", "/v1/events", "read"),
     Route("GET", "/v1/schemas", "read"),
     Route("GET", "/v1/schemas/{name}", "read", values=(("name", "trade"),)),
@@ -121,20 +136,36 @@ async def call(
     elif route.body == "order":
         body = await resting_order(api, connection_id)
         headers["Idempotency-Key"] = secrets.token_hex(8)
+    elif route.body == "quote":
+        body = {**QUOTE, "connection_ids": [connection_id]}
+    elif route.body == "execute":
+        body = {"quote_id": OWNERS_QUOTES.get(connection_id) or "rq_" + "0" * 20}
+        headers["Idempotency-Key"] = secrets.token_hex(8)
+    elif route.body == "rule":
+        body = {**RULE, "connection_ids": [connection_id]}
+    elif route.body == "rule_change":
+        body = {"enabled": False}
     order_id = "0" * 24
     if "{order_id}" in route.path:
         order_id = OWNERS_ORDERS.get(connection_id) or order_id
+    rule_id = OWNERS_RULES.get(connection_id) or "rul_" + "0" * 20
     return await api.http.request(
-        route.method, route.url(connection_id, order_id), json=body, headers=headers
+        route.method, route.url(connection_id, order_id, rule_id), json=body, headers=headers
     )
 
 
-# the order its owner placed on each connection of ``connection_of`` (by connection id)
+# the order its owner placed, and the route quote it made, on each connection of
+# ``connection_of`` (by connection id)
 OWNERS_ORDERS: dict[str, str] = {}
+OWNERS_QUOTES: dict[str, str] = {}
+OWNERS_RULES: dict[str, str] = {}
+RULE = {"targets": {"BTC": "50", "USDT": "50"}, "drift_pp": "5"}
+QUOTE = {"side": "buy", "base": "BTC", "quote": "USDT", "amount": "0.001"}
 
 
 async def connection_of(api: Api, tenant: Tenant) -> tuple[dict[str, str], dict[str, Any]]:
-    """A connection of ``tenant`` (with a read and a trade key) and an open order on it."""
+    """A connection of ``tenant`` (with a read and a trade key), an open order on it, a route
+    quote over it and a rebalancing rule on it."""
     headers = await tenant.headers()
     answer = await api.add(headers, "main", read=api.key(), trade=api.key(TRADE))
     assert answer.status_code == 201, answer.text
@@ -146,6 +177,16 @@ async def connection_of(api: Api, tenant: Tenant) -> tuple[dict[str, str], dict[
     )
     assert placed.status_code == 201, placed.text
     OWNERS_ORDERS[connection["id"]] = placed.json()["id"]
+    quoted = await api.http.post(
+        "/v1/route/quote", json={**QUOTE, "connection_ids": [connection["id"]]}, headers=headers
+    )
+    assert quoted.status_code == 201, quoted.text
+    OWNERS_QUOTES[connection["id"]] = quoted.json()["id"]
+    ruled = await api.http.post(
+        "/v1/rules", json={**RULE, "connection_ids": [connection["id"]]}, headers=headers
+    )
+    assert ruled.status_code == 201, ruled.text
+    OWNERS_RULES[connection["id"]] = ruled.json()["id"]
     return headers, connection
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.api.conftest import Api, Tenant, assert_problem
 from tests.e2e.api.synced import T0, connect, order, save, snapshot, trade, transfer, user_id
-from tresor.domain.records import Cursor, Dataset, ExchangeCall, Gap
+from tresor.domain.records import Cursor, Dataset, ExchangeCall, FlatRecords, Gap
 from tresor.domain.sync import Event, EventKind, Severity
 
 KEYS = {
@@ -166,7 +166,7 @@ async def test_another_user_sees_none_of_the_data_and_404_for_the_connection(
     )
     await api.runtime.store.save_page(
         Cursor(a, Dataset.TRADES, "BTC/USDT", None, T0, 0),
-        [],
+        FlatRecords(),
         [Gap(a, Dataset.TRADES, "BTC/USDT", 0, T0, "retention")],
     )
     await api.runtime.store.add_calls([ExchangeCall(T0, a, "sim", "GET", "/x", 200, 1.0, 1, None)])

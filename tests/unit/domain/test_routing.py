@@ -5,6 +5,7 @@ market's own pre-trade checks and, on small books, every possible allocation."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -317,6 +318,9 @@ requests = st.builds(
 )
 
 
+NO_ALLOWANCE = D(0)
+
+
 def walk(book: OrderBook, side: Side, amount: Decimal) -> tuple[Decimal, Decimal]:
     """An independent book walk: (gross, worst price) of taking ``amount``."""
     levels = book.asks if side == "buy" else book.bids
@@ -332,11 +336,16 @@ def walk(book: OrderBook, side: Side, amount: Decimal) -> tuple[Decimal, Decimal
     return gross, worst
 
 
-def assert_leg_is_sound(leg: Leg, v: Venue) -> None:
+def assert_leg_is_sound(leg: Leg, v: Venue, allowance: Decimal = NO_ALLOWANCE) -> None:
     market, side = v.rules, leg.side
     gross, worst = walk(v.book, side, leg.amount)
     assert leg.gross == gross
-    assert leg.limit_price == worst
+    if allowance == 0:
+        assert leg.limit_price == worst
+    elif side == "buy":
+        assert worst <= leg.limit_price <= worst * (1 + allowance)
+    else:
+        assert worst * (1 - allowance) <= leg.limit_price <= worst
     assert leg.fee == gross * market.taker_fee
     assert leg.net == (gross + leg.fee if side == "buy" else gross - leg.fee)
     # the exchange's own checks for a limit IOC at the protective price, with the free balance
@@ -379,6 +388,26 @@ def test_every_plan_is_executable_exact_and_never_more_than_asked(
         if quote.alone is not None:
             assert_leg_is_sound(quote.alone, by_id[quote.connection_id])
     assert plan.net == sum((leg.net for leg in plan.legs), D(0))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    request=requests,
+    given_venues=venues(),
+    allowance=st.sampled_from((D("0.0005"), D("0.002"), D("0.01"), D("0.05"))),
+)
+def test_with_an_allowance_each_limit_moves_at_most_that_far_and_still_fits_every_rule(
+    request: RouteRequest, given_venues: list[Venue], allowance: Decimal
+) -> None:
+    plan = plan_route(replace(request, allowance=allowance), given_venues)
+    by_id = {v.connection_id: v for v in given_venues}
+    assert plan.filled <= request.amount
+    for leg in plan.legs:
+        assert_leg_is_sound(leg, by_id[leg.connection_id], allowance)
+        # what the leg may lock at its limit is what the plan reserved for it
+        if leg.side == "buy":
+            fee = by_id[leg.connection_id].rules.taker_fee
+            assert leg.reserved == leg.amount * leg.limit_price * (1 + fee)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,13 +1,17 @@
 """The synced records as rows for the sync store's bulk writes: tuples of driver values, in
 the column order of each table's ``*_COLUMNS`` (``sql_base`` writes them with ``executemany``).
 
-Hot: this runs once per row of a backfill (50,000 trades and 30,000 orders for a busy
-90-day account), so each kind is one comprehension, and enum values are looked up
-in dicts (an enum's ``.value`` is a property, slower than the lookup).
+A history page's records come in flat form already (``domain.records.FlatRecords``: the same
+columns, money as exact decimal text, which SQLite stores and asyncpg reads into NUMERIC), and
+are written as they are. ``driver_rows`` is for records learnt outside a sync (an order Tresor
+placed, its fills): one comprehension per kind and money type (SQLite's text, written inline;
+PostgreSQL's Decimal, as it is), enum values looked up in dicts (an enum's ``.value`` is a
+property, slower than the lookup).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -21,9 +25,11 @@ from tresor.domain.records import (
     TransferKind,
     TransferRecord,
     TransferStatus,
+    money_text,
 )
 
-# the columns of each bulk write, in the order of the tuples built for it
+# the columns of each bulk write, in the order of the tuples built for it: the records' fields
+# in order, as their flat form (``domain.records.FlatRecords``) has them (checked below)
 TRADE_COLUMNS = (
     "connection_id",
     "symbol",
@@ -77,6 +83,13 @@ CURSOR_COLUMNS = (
     "since_ms",
 )
 
+for _record, _columns in (
+    (TradeRecord, TRADE_COLUMNS),
+    (OrderRecord, ORDER_COLUMNS),
+    (TransferRecord, TRANSFER_COLUMNS),
+):
+    if tuple(f.name for f in dataclasses.fields(_record)) != _columns:  # pragma: no cover
+        raise TypeError(f"{_record.__name__}'s fields are not the columns {_columns}")
 
 _SIDES = {side: side.value for side in Side}
 _ORDER_STATUSES = {status: status.value for status in OrderStatus}
@@ -84,8 +97,9 @@ _TRANSFER_KINDS = {kind: kind.value for kind in TransferKind}
 _TRANSFER_STATUSES = {status: status.value for status in TransferStatus}
 
 
-def _as_text(amount: Decimal) -> str:
-    return format(amount, "f")
+# exact decimal text, never in exponent form (what ``Money`` writes on SQLite); the trade and
+# order rows below inline it
+_as_text = money_text
 
 
 def _as_is(amount: Decimal) -> Decimal:
@@ -98,47 +112,12 @@ def driver_rows(
     """Trades, orders and transfers as tuples of driver values in ``*_COLUMNS`` order. Money
     is exact decimal text for SQLite (``money_as_text``: what the ``Money`` type writes there),
     the Decimal itself for PostgreSQL's NUMERIC."""
-    side, order_status = _SIDES, _ORDER_STATUSES
-    kind, transfer_status = _TRANSFER_KINDS, _TRANSFER_STATUSES
+    if money_as_text:
+        trades, orders = _trades_as_text(records), _orders_as_text(records)
+    else:
+        trades, orders = _trades(records), _orders(records)
+    kind, status = _TRANSFER_KINDS, _TRANSFER_STATUSES
     money: Callable[[Decimal], object] = _as_text if money_as_text else _as_is
-    trades: list[Row] = [
-        (
-            r.connection_id,
-            r.symbol,
-            r.trade_id,
-            r.order_id,
-            side[r.side],
-            money(r.price),
-            money(r.amount),
-            money(r.cost),
-            money(r.fee),
-            r.fee_asset,
-            r.maker,
-            r.time_ms,
-        )
-        for r in records
-        if type(r) is TradeRecord
-    ]
-    orders: list[Row] = [
-        (
-            r.connection_id,
-            r.symbol,
-            r.order_id,
-            r.client_order_id,
-            side[r.side],
-            r.type,
-            order_status[r.status],
-            r.time_in_force,
-            None if r.price is None else money(r.price),
-            money(r.amount),
-            money(r.filled),
-            money(r.cost),
-            r.created_ms,
-            r.updated_ms,
-        )
-        for r in records
-        if type(r) is OrderRecord
-    ]
     transfers: list[Row] = [
         (
             r.connection_id,
@@ -148,7 +127,7 @@ def driver_rows(
             money(r.amount),
             money(r.fee),
             r.network,
-            transfer_status[r.status],
+            status[r.status],
             r.tx_id,
             r.address,
             r.time_ms,
@@ -157,3 +136,95 @@ def driver_rows(
         if type(r) is TransferRecord
     ]
     return trades, orders, transfers
+
+
+def _trades(records: Sequence[Record]) -> list[Row]:
+    side = _SIDES
+    return [
+        (
+            r.connection_id,
+            r.symbol,
+            r.trade_id,
+            r.order_id,
+            side[r.side],
+            r.price,
+            r.amount,
+            r.cost,
+            r.fee,
+            r.fee_asset,
+            r.maker,
+            r.time_ms,
+        )
+        for r in records
+        if type(r) is TradeRecord
+    ]
+
+
+def _trades_as_text(records: Sequence[Record]) -> list[Row]:
+    side = _SIDES
+    return [
+        (
+            r.connection_id,
+            r.symbol,
+            r.trade_id,
+            r.order_id,
+            side[r.side],
+            p if "E" not in (p := str(r.price)) else format(r.price, "f"),
+            a if "E" not in (a := str(r.amount)) else format(r.amount, "f"),
+            c if "E" not in (c := str(r.cost)) else format(r.cost, "f"),
+            f if "E" not in (f := str(r.fee)) else format(r.fee, "f"),
+            r.fee_asset,
+            r.maker,
+            r.time_ms,
+        )
+        for r in records
+        if type(r) is TradeRecord
+    ]
+
+
+def _orders(records: Sequence[Record]) -> list[Row]:
+    side, status = _SIDES, _ORDER_STATUSES
+    return [
+        (
+            r.connection_id,
+            r.symbol,
+            r.order_id,
+            r.client_order_id,
+            side[r.side],
+            r.type,
+            status[r.status],
+            r.time_in_force,
+            r.price,
+            r.amount,
+            r.filled,
+            r.cost,
+            r.created_ms,
+            r.updated_ms,
+        )
+        for r in records
+        if type(r) is OrderRecord
+    ]
+
+
+def _orders_as_text(records: Sequence[Record]) -> list[Row]:
+    side, status = _SIDES, _ORDER_STATUSES
+    return [
+        (
+            r.connection_id,
+            r.symbol,
+            r.order_id,
+            r.client_order_id,
+            side[r.side],
+            r.type,
+            status[r.status],
+            r.time_in_force,
+            None if r.price is None else _as_text(r.price),
+            a if "E" not in (a := str(r.amount)) else format(r.amount, "f"),
+            f if "E" not in (f := str(r.filled)) else format(r.filled, "f"),
+            c if "E" not in (c := str(r.cost)) else format(r.cost, "f"),
+            r.created_ms,
+            r.updated_ms,
+        )
+        for r in records
+        if type(r) is OrderRecord
+    ]

@@ -165,7 +165,9 @@ class ConnectionKeyRow(Base):
     verified_at: Mapped[datetime | None]
 
 
-# The sync and trading tables live in their own modules; importing them here registers them
-# on ``Base.metadata`` wherever the schema is used (migrations, the schema test).
+# The sync, trading, routing and rules tables live in their own modules; importing them here
+# registers them on ``Base.metadata`` wherever the schema is used (migrations, the schema test).
+from tresor.adapters.db import tables_routing as _routing_tables  # noqa: E402, F401
+from tresor.adapters.db import tables_rules as _rules_tables  # noqa: E402, F401
 from tresor.adapters.db import tables_sync as _sync_tables  # noqa: E402, F401
 from tresor.adapters.db import tables_trading as _trading_tables  # noqa: E402, F401

@@ -25,7 +25,11 @@ def _connection() -> Mapped[str]:
 
 class TradeRow(Base):
     __tablename__ = "trades"
-    __table_args__ = (Index("ix_trades_connection_time", "connection_id", "time_ms"),)
+    # by symbol, then time: a page (one symbol's rows) is written into one stretch of the index;
+    # listings merge the symbols' newest rows (``sync_store``)
+    __table_args__ = (
+        Index("ix_trades_connection_symbol_time", "connection_id", "symbol", "time_ms"),
+    )
 
     connection_id: Mapped[str] = _connection()
     symbol: Mapped[str] = mapped_column(primary_key=True)
@@ -43,7 +47,9 @@ class TradeRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_connection_time", "connection_id", "created_ms"),)
+    __table_args__ = (
+        Index("ix_orders_connection_symbol_time", "connection_id", "symbol", "created_ms"),
+    )
 
     connection_id: Mapped[str] = _connection()
     symbol: Mapped[str] = mapped_column(primary_key=True)

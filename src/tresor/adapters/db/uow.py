@@ -23,6 +23,7 @@ transactions for their reads.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -64,6 +65,10 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any constant: concurrent ``migrate()`` calls on one PostgreSQL database run one at a time.
 _MIGRATION_LOCK = 0x7265736F72
 SQLITE_BUSY_SECONDS = 30.0  # how long a unit of work waits for SQLite's write lock
+# SQLite's durability (``Database``): NORMAL in WAL mode never loses a commit to a crash of the
+# process, only to a power cut or an OS crash; FULL adds an fsync of the WAL per commit
+SQLITE_SYNCHRONOUS = "NORMAL"
+SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 _BEGIN = "tresor_begin"  # execution option: the BEGIN statement of a SQLite transaction
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -132,10 +137,21 @@ class Database:
     ``postgresql+asyncpg://...``) and the units of work on it.
 
     ``schema`` (PostgreSQL only) puts Tresor's tables in that schema instead of ``public``.
-    Raises ``ValueError`` for any other kind of URL.
+    ``sqlite_synchronous`` (SQLite only) is its ``PRAGMA synchronous``: ``NORMAL`` (the default:
+    in WAL mode a commit survives a crash of the process, only a power cut or an OS crash may
+    lose the last commits, never the database's integrity), ``FULL`` (an fsync of the WAL per
+    commit: survives power cuts too) or ``EXTRA``. Raises ``ValueError`` for any other kind of
+    URL or value.
     """
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        echo: bool = False,
+        sqlite_synchronous: str = SQLITE_SYNCHRONOUS,
+    ) -> None:
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
         if parsed.drivername == "sqlite+aiosqlite":
@@ -147,11 +163,20 @@ class Database:
                     "an in-memory SQLite database is not supported: use a file, or "
                     "tresor.adapters.db.memory.MemoryStore for tests"
                 )
+            synchronous = sqlite_synchronous.upper()
+            if synchronous not in SQLITE_SYNCHRONOUS_MODES:
+                raise ValueError(
+                    f"sqlite_synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS_MODES)}"
+                )
             _prepare_sqlite_file(Path(parsed.database))
             self._engine = create_async_engine(
                 parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}
             )
-            event.listen(self._engine.sync_engine, "connect", _sqlite_connected)
+            event.listen(
+                self._engine.sync_engine,
+                "connect",
+                functools.partial(_sqlite_connected, synchronous=synchronous),
+            )
             event.listen(self._engine.sync_engine, "begin", _sqlite_begin)
             # the same pool; units of work on it begin with BEGIN IMMEDIATE
             uow_engine = self._engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
@@ -224,7 +249,7 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
-def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connected(dbapi_connection: Any, _record: Any, *, synchronous: str) -> None:
     # Leave BEGIN to SQLAlchemy (``_sqlite_begin``): the sqlite3 module's own transaction
     # handling breaks savepoints (SQLAlchemy docs, "SQLite transactions").
     dbapi_connection.isolation_level = None
@@ -232,6 +257,8 @@ def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
+        # one of SQLITE_SYNCHRONOUS_MODES (checked by Database)
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         # overwrite deleted content (a removed connection's ciphertexts) instead of leaving it
         # in free pages; not every SQLite build does this by default
         cursor.execute("PRAGMA secure_delete = ON")

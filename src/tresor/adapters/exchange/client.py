@@ -110,6 +110,10 @@ def build_ccxt(
     if http is not None:
         config["session"] = http.session
     exchange = getattr(ccxt, target.exchange)(config)
+    # ccxt keeps the raw text of every instance's last answer, which nothing here reads: a
+    # client kept between syncs (gateway) would hold an account's balances, or the whole
+    # price list, until its next request
+    exchange.enableLastHttpResponse = False
     if http is not None:
         exchange.ssl_context = http.tls  # else ccxt builds one per instance (~20 ms of CPU)
     if target.url is not None:
@@ -295,8 +299,13 @@ class ExchangeClient:
 
     def adopt_markets(self, holder: Any) -> None:
         """Take the markets another ccxt instance of the same exchange loaded (ccxt's
-        ``set_markets_from_exchange``, references only): ``load_markets`` then sends nothing."""
+        ``set_markets_from_exchange``, references only): ``load_markets`` then sends nothing.
+
+        A client that loaded (or adopted) markets before answers ``load_markets`` from ccxt's
+        finished loading task, the *old* markets: that task is dropped, so the next
+        ``load_markets`` returns these."""
         self._ex.set_markets_from_exchange(holder)
+        self._ex.markets_loading = None
 
     def lend_markets(self, holder: Any) -> None:
         """Give this client's loaded markets to ``holder`` (a keyless instance that keeps them

@@ -26,9 +26,8 @@ pass, and while the older part of a window is being filled in, the first id the 
 held (``STOP``) and the id after its last one (``AFTER``, where the pass ends). Positions
 written by earlier versions (``NEXT`` and ``NEXT/OPEN``) read the same.
 
-Every signed read carries ``recvWindow`` 60,000 ms (Binance's maximum): a request is signed
-before the rate budget lets it go, and waiting for the next weight window must not make its
-timestamp stale (-1021). History reads are idempotent, so a longer replay window costs nothing.
+Signed reads carry ccxt's default ``recvWindow`` (10 s): the rate budget is charged before ccxt
+signs a request (``metering``), so one held for the next weight window is signed when it goes.
 
 Binance removes canceled and expired orders that had no fills after 90 days: a backfill
 reaching further back records that as a gap.
@@ -36,16 +35,16 @@ reaching further back records that as a gap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tresor.adapters.exchange.binance_records import (
-    parse_orders,
-    parse_trades,
+    order_tuples,
     parse_transfers,
     rows_of,
+    trade_tuples,
     unreadable,
 )
 from tresor.adapters.exchange.client import ExchangeClient
@@ -55,11 +54,14 @@ from tresor.domain.records import (
     AssetBalance,
     BalanceSnapshot,
     Dataset,
+    FlatRecords,
     GapFound,
     OrderStatus,
+    OrderTuple,
     Page,
     TransferKind,
     TransferStatus,
+    flatten,
 )
 
 PAGE = 1000
@@ -67,7 +69,6 @@ DAY_MS = 86_400_000
 WALLET_WINDOW_MS = 90 * DAY_MS
 WALLET_OVERLAP_MS = DAY_MS
 ORDER_RETENTION_MS = 90 * DAY_MS
-RECV_WINDOW_MS = 60_000  # Binance's largest; see the module docstring
 _RETENTION_GAP = (
     "Binance removes canceled and expired orders that had no fills after 90 days: those older "
     "than that are not available."
@@ -97,10 +98,14 @@ class _Position:
         return f"{head}/{open_}" if open_ else head
 
 
-def _oldest_open(records: Any, oldest: int | None) -> int | None:
-    for record in records:
-        if record.status is OrderStatus.OPEN:
-            order_id = int(record.order_id)
+_OPEN = OrderStatus.OPEN.value
+_NOTHING = FlatRecords()
+
+
+def _oldest_open(orders: Sequence[OrderTuple], oldest: int | None) -> int | None:
+    for order in orders:
+        if order[6] == _OPEN:  # status
+            order_id = int(order[2])
             oldest = order_id if oldest is None else min(oldest, order_id)
     return oldest
 
@@ -135,9 +140,7 @@ class BinanceHistory:
     # -- balances -----------------------------------------------------------------------------
     async def balances(self) -> BalanceSnapshot:
         taken = self.now_ms()
-        raw = await self.client.binance_raw(
-            "account", {"omitZeroBalances": "true", "recvWindow": RECV_WINDOW_MS}
-        )
+        raw = await self.client.binance_raw("account", {"omitZeroBalances": "true"})
         if not isinstance(raw, dict) or not isinstance(raw.get("balances"), list):
             raise unreadable("an account")
         balances: dict[str, AssetBalance] = {}
@@ -184,7 +187,7 @@ class BinanceHistory:
     async def active_markets(self) -> frozenset[str]:
         """Markets with an open order (one ``openOrders`` request for all symbols, weight 80):
         an order that has not filled yet leaves no trace in balances."""
-        raw = await self.client.binance_raw("open_orders", {"recvWindow": RECV_WINDOW_MS})
+        raw = await self.client.binance_raw("open_orders", {})
         return frozenset(
             symbol
             for row in rows_of(raw, "open orders")
@@ -201,11 +204,7 @@ class BinanceHistory:
         """The next page of ``dataset`` in ``market`` after ``position`` (None: the first,
         of the window from ``since_ms``)."""
         if dataset is Dataset.TRADES or dataset is Dataset.ORDERS:
-            params: dict[str, Any] = {
-                "symbol": self._market_id(market),
-                "limit": PAGE,
-                "recvWindow": RECV_WINDOW_MS,
-            }
+            params: dict[str, Any] = {"symbol": self._market_id(market), "limit": PAGE}
             if position is None:
                 return await self._newest(dataset, market, params, since_ms)
             return await self._onwards(dataset, market, params, _Position.parse(position), since_ms)
@@ -227,10 +226,10 @@ class BinanceHistory:
             return rows_of(await self.client.binance_raw("all_orders", params), "orders"), "orderId"
         return rows_of(await self.client.binance_raw("my_trades", params), "trades"), "id"
 
-    def _parse(self, dataset: Dataset, symbol: str, rows: list[dict[str, Any]]) -> Any:
+    def _parse(self, dataset: Dataset, symbol: str, rows: list[dict[str, Any]]) -> FlatRecords:
         if dataset is Dataset.ORDERS:
-            return parse_orders(rows, self.connection_id, symbol)
-        return parse_trades(rows, self.connection_id, symbol)
+            return FlatRecords(orders=order_tuples(rows, self.connection_id, symbol))
+        return FlatRecords(trades=trade_tuples(rows, self.connection_id, symbol))
 
     async def _newest(
         self, dataset: Dataset, symbol: str, params: dict[str, Any], since_ms: int
@@ -242,7 +241,7 @@ class BinanceHistory:
             gaps = (GapFound(since_ms, asked - ORDER_RETENTION_MS, _RETENTION_GAP),)
         rows, id_key = await self._read(dataset, symbol, params)
         if not rows:  # none at all: an empty market (read again once a day)
-            return Page((), None, False, asked, gaps)
+            return Page(_NOTHING, None, False, asked, gaps)
         try:
             first_id, first_time = int(rows[0][id_key]), int(rows[0]["time"])
             after = int(rows[-1][id_key]) + 1
@@ -251,7 +250,7 @@ class BinanceHistory:
         except (KeyError, TypeError, ValueError) as exc:
             raise unreadable(f"{dataset.value} rows") from exc
         records = self._parse(dataset, symbol, rows)
-        oldest_open = _oldest_open(records, None) if dataset is Dataset.ORDERS else None
+        oldest_open = _oldest_open(records.orders, None) if dataset is Dataset.ORDERS else None
         if first_time < since_ms or len(rows) < PAGE:
             done = _Position(oldest_open if oldest_open is not None else after)
             return Page(records, str(done), False, asked, gaps)
@@ -286,7 +285,7 @@ class BinanceHistory:
         records = self._parse(dataset, symbol, rows)
         oldest_open = at.oldest_open
         if dataset is Dataset.ORDERS:
-            oldest_open = _oldest_open(records, oldest_open)
+            oldest_open = _oldest_open(records.orders, oldest_open)
         if at.stop is not None:  # filling in the older part of the window
             if more and next_id is not None and next_id < at.stop:
                 position = _Position(next_id, oldest_open, at.stop, at.after)
@@ -313,18 +312,13 @@ class BinanceHistory:
         asked = self.now_ms()
         end = min(asked, start + WALLET_WINDOW_MS)
         call = "deposits" if kind is TransferKind.DEPOSIT else "withdrawals"
-        params = {
-            "startTime": start,
-            "endTime": end,
-            "offset": offset,
-            "limit": PAGE,
-            "recvWindow": RECV_WINDOW_MS,
-        }
+        params = {"startTime": start, "endTime": end, "offset": offset, "limit": PAGE}
         rows = rows_of(await self.client.binance_raw(call, params), call)
-        records = parse_transfers(rows, self.connection_id, kind)
-        for record in records:
-            if record.status is TransferStatus.PENDING:
-                pending = record.time_ms if pending is None else min(pending, record.time_ms)
+        transfers = parse_transfers(rows, self.connection_id, kind)
+        for transfer in transfers:
+            if transfer.status is TransferStatus.PENDING:
+                pending = transfer.time_ms if pending is None else min(pending, transfer.time_ms)
+        records = flatten(transfers)
         tail = "" if pending is None else str(pending)
         if len(rows) >= PAGE:
             return Page(records, f"{start}/{offset + len(rows)}/{tail}", True, start)

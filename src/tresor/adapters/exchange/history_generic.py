@@ -28,6 +28,7 @@ from tresor.domain.records import (
     TransferKind,
     TransferRecord,
     TransferStatus,
+    flatten,
 )
 
 PAGE = 500
@@ -154,8 +155,8 @@ class GenericHistory:
             last = max(times)
             # a full page within one millisecond cannot be paged by time: step past it
             nxt = last + 1 if last == since else last
-            return Page(records, str(nxt), True, last)
-        return Page(records, str(max([since, *times])), False, asked)
+            return Page(flatten(records), str(nxt), True, last)
+        return Page(flatten(records), str(max([since, *times])), False, asked)
 
     def _trade(self, r: dict[str, Any]) -> TradeRecord:
         return unified_trade(self.connection_id, r)

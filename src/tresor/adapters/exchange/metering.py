@@ -2,26 +2,32 @@
 leaves, reconciled with the exchange's usage headers when the answer comes, and recorded in the
 request log.
 
-It hooks the instance, not ccxt's classes, at two documented extension points:
+It hooks the instance, not ccxt's classes, at its documented extension points:
 
-- ``fetch(url, method, headers, body)``: the one coroutine that performs HTTP (ccxt's
-  ``fetch2`` signs, throttles and calls it). The wrapper charges the budget, times the call and
-  logs it.
+- ``fetch2(path, api, method, params, config)``: ccxt's request pipeline (throttle, sign,
+  ``fetch``). Binance requests are charged here, *before* ccxt signs them: a request the budget
+  holds for the next weight window is signed when it is let go, so its timestamp is fresh and
+  ccxt's default ``recvWindow`` (10 s) suffices however long the wait. For other exchanges ccxt's
+  throttle hook, which ``fetch2`` calls before signing too, is replaced by a charge of ccxt's
+  per-endpoint cost.
+- ``fetch(url, method, headers, body)``: the one coroutine that performs HTTP. The wrapper
+  times the call, reconciles the budget with the answer and logs it (a request that reaches it
+  uncharged, which ccxt's own code paths do not make, is charged there).
 - ``on_rest_response(code, reason, url, method, headers, body, ...)``: called by ``fetch`` with
   every answer's status and headers, before ccxt raises for an error status. It hands them to
   the wrapper through a context variable (one per task, so concurrent requests on one instance
   do not mix).
 
 Binance calls are charged their documented weight (``weights.BINANCE``) and ccxt's own
-throttle is switched off (it assumes the old 1,200-per-minute limit); for other exchanges
-ccxt's throttle hook is replaced by a charge of ccxt's per-endpoint cost. After a 429 or a 418
-the bucket is blocked for ``Retry-After`` seconds, so no further request is sent before the
+throttle is switched off (it assumes the old 1,200-per-minute limit). After a 429 or a 418 the
+bucket is blocked for ``Retry-After`` seconds, so no further request is sent before the
 exchange allows it: Tresor never keeps knocking until it earns a ban.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -54,6 +60,11 @@ _ANSWER: contextvars.ContextVar[_Answer | None] = contextvars.ContextVar(
 # ccxt's cost of the request about to be sent (non-Binance: set by the throttle hook, which
 # ccxt's ``fetch2`` calls just before ``fetch`` in the same task)
 _COST: contextvars.ContextVar[int] = contextvars.ContextVar("tresor_exchange_cost", default=0)
+# (bucket kind, weight) already charged for the request ccxt is signing (Binance: set by the
+# ``fetch2`` hook, taken by ``fetch``; one charge pays for one request)
+_CHARGED: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "tresor_exchange_charged", default=None
+)
 
 
 def loggable_path(path: str, query: Mapping[str, str]) -> str:
@@ -128,9 +139,56 @@ class Meter:
         ex.fetch = metered_fetch
         if self.exact_weights:
             ex.enableRateLimit = False
+            fetch2: Callable[..., Awaitable[Any]] = ex.fetch2
+
+            async def charged_fetch2(
+                path: str,
+                api: Any = ("public",),
+                method: str = "GET",
+                params: Any = None,
+                config: Any = None,
+            ) -> Any:
+                charge = self._binance_charge(ex, path, api, method, params)
+                if charge is None:  # charged by ``fetch``, from the URL ccxt signed
+                    return await fetch2(path, api, method, params or {}, config or {})
+                await self._charge(*charge)
+                token = _CHARGED.set(charge)
+                try:
+                    return await fetch2(path, api, method, params or {}, config or {})
+                finally:
+                    _CHARGED.reset(token)
+
+            ex.fetch2 = charged_fetch2
         else:
             ex.enableRateLimit = True
             ex.throttle = self._throttle
+
+    def _binance_charge(
+        self, ex: Any, path: str, api: Any, method: str, params: Any
+    ) -> tuple[str, int] | None:
+        """The bucket kind and weight of the request ``fetch2`` is about to sign: its URL path is
+        ccxt's base URL for ``api`` and ``path``, as ``sign`` builds it. None where that is not
+        known before signing (no URL for ``api``, a path with ``{placeholders}``)."""
+        name = api if isinstance(api, str) else api[0]
+        base = ex.urls.get("api", {}).get(name)
+        if not isinstance(base, str) or "{" in path:
+            return None
+        url_path = _url_path(base, path)
+        query = {str(k): v if isinstance(v, str) else str(v) for k, v in (params or {}).items()}
+        return binance_weight(method, url_path, query)
+
+    async def _charge(self, kind: str, weight: int) -> None:
+        """Take ``weight`` from the ``kind`` bucket, waiting for the budget to allow it."""
+        bucket = self.plan.bucket(kind)
+        if weight > bucket.limit:  # (an endpoint configured with a tiny weight_per_minute)
+            raise ValidationFailed(
+                f"This request costs {weight} request weight, more than the endpoint's "
+                f"budget of {bucket.limit} per minute: it could never be sent.",
+                remedy="Ask for less (a smaller depth or limit), or ask the operator to "
+                "raise the endpoint's weight_per_minute.",
+                details={"weight": weight, "limit": bucket.limit},
+            )
+        await self.budget.acquire([bucket], weight, timeout=self.acquire_timeout)
 
     async def _throttle(self, cost: Any = None) -> None:
         """ccxt's throttle hook (non-Binance exchanges): charge ccxt's cost for the call."""
@@ -148,18 +206,13 @@ class Meter:
     ) -> Any:
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        if self.exact_weights:
+        charged = _CHARGED.get()
+        if charged is not None:  # charged before signing (``fetch2``)
+            _CHARGED.set(None)
+            kind, weight = charged
+        elif self.exact_weights:
             kind, weight = binance_weight(method, parts.path, query)
-            bucket = self.plan.bucket(kind)
-            if weight > bucket.limit:  # (an endpoint configured with a tiny weight_per_minute)
-                raise ValidationFailed(
-                    f"This request costs {weight} request weight, more than the endpoint's "
-                    f"budget of {bucket.limit} per minute: it could never be sent.",
-                    remedy="Ask for less (a smaller depth or limit), or ask the operator to "
-                    "raise the endpoint's weight_per_minute.",
-                    details={"weight": weight, "limit": bucket.limit},
-                )
-            await self.budget.acquire([bucket], weight, timeout=self.acquire_timeout)
+            await self._charge(kind, weight)
         else:
             kind = "ip"
             weight = _COST.get()
@@ -200,6 +253,12 @@ class Meter:
         if answer.status in (418, 429):
             retry_after = _seconds(answer.headers.get("retry-after"))
             await self.budget.block(bucket, retry_after if retry_after is not None else 60.0)
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_path(base: str, path: str) -> str:
+    """The path of ``base/path``: ``https://host/api/v3`` and ``myTrades``, ``/api/v3/myTrades``."""
+    return urlsplit(f"{base}/{path}").path
 
 
 def _seconds(value: str | None) -> float | None:

@@ -9,11 +9,14 @@ anything: the order service does.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from tresor.adapters.exchange.client import ExchangeClient
+from tresor.adapters.exchange.gateway import CcxtGateway
 from tresor.adapters.exchange.history_generic import unified_order, unified_trade
 from tresor.adapters.exchange.market_rules import rules_from_market
 from tresor.domain.connections import Credentials, ExchangeTarget
@@ -133,23 +136,57 @@ class CcxtTrader:
         return [unified_trade(self._connection_id, r) for r in rows]
 
     async def aclose(self) -> None:
-        await self._client.close()
+        """Nothing to release: the client stays with ``CcxtTradeGateway`` for the next use."""
 
 
 class CcxtTradeGateway:
-    """Opens ``CcxtTrader`` s through the gateway (metered, on the endpoint's shared session
-    and markets). ``connect`` is the gateway's."""
+    """Opens ``CcxtTrader`` s on the gateway's trading clients (metered, on the endpoint's
+    shared session and markets).
 
-    def __init__(
-        self,
-        connect: Callable[..., ExchangeClient],
-        now_ms: Callable[[], int],
-    ) -> None:
-        self._connect = connect
-        self._now_ms = now_ms
+    Building a ccxt client costs milliseconds of CPU (ccxt's ``binance`` constructor), more
+    than Tresor's whole added latency may be, so the clients of the last ``keep`` keys used
+    stay open, each for the exact credentials it was built with: a rotated key gets a new
+    client (and the old one is closed when it falls out), and a client is never shared by two
+    connections. ``aclose`` closes them all.
+    """
 
-    def trader(
+    def __init__(self, gateway: CcxtGateway, *, keep: int = 256) -> None:
+        self._gateway = gateway
+        self._keep = keep
+        self._clients: OrderedDict[tuple[str, str], ExchangeClient] = OrderedDict()
+
+    async def trader(
         self, target: ExchangeTarget, credentials: Credentials, *, connection_id: str
     ) -> CcxtTrader:
-        client = self._connect(target, credentials, connection_id=connection_id)
-        return CcxtTrader(client, connection_id=connection_id, now_ms=self._now_ms)
+        key = (connection_id, _fingerprint(target, credentials))
+        client = self._clients.get(key)
+        if client is None or client.closed:
+            client = await self._gateway.trading_client(
+                target, credentials, connection_id=connection_id
+            )
+            self._clients[key] = client
+            while len(self._clients) > self._keep:
+                _, old = self._clients.popitem(last=False)
+                await old.close()
+        self._clients.move_to_end(key)
+        return CcxtTrader(client, connection_id=connection_id, now_ms=self._gateway.now_ms)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.close()
+
+
+def _fingerprint(target: ExchangeTarget, credentials: Credentials) -> str:
+    """Tells apart two sets of credentials (and endpoints) without keeping them in clear."""
+    digest = hashlib.sha256()
+    for part in (
+        target.exchange,
+        target.url or "",
+        credentials.api_key.reveal(),
+        credentials.secret.reveal(),
+        credentials.passphrase.reveal() if credentials.passphrase is not None else "",
+    ):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()

@@ -20,6 +20,8 @@ from tresor.entrypoints.api.routes import (
     orders,
     portfolio,
     records,
+    routing,
+    rules,
     schemas,
 )
 
@@ -47,6 +49,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(activity.router)
     app.include_router(schemas.router)
     app.include_router(markets.router)
+    app.include_router(routing.router)
+    app.include_router(rules.router)
 
     @app.get("/v1/health", tags=["health"])
     async def health() -> dict[str, str]:

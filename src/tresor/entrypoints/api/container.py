@@ -11,8 +11,10 @@ from tresor.services.connections import ConnectionService
 from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
 from tresor.services.ports import SyncStore
+from tresor.services.routing import RoutingService
+from tresor.services.rules import RulesService
 from tresor.services.sync import SyncService
-from tresor.services.trading import OrderService
+from tresor.services.trading_remote import Orders
 
 
 @dataclass
@@ -23,8 +25,10 @@ class Container:
     store: SyncStore
     portfolio: PortfolioService
     market: MarketDataService
-    orders: OrderService
+    orders: Orders
     batches: BatchService
+    routing: RoutingService
+    rules: RulesService = field(init=False)  # set by bootstrap, on the router it trades through
     egress_ips: tuple[str, ...] = ()
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -14,7 +14,9 @@ from tresor.entrypoints.api.container import Container
 from tresor.services.batch import BatchService
 from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
-from tresor.services.trading import OrderService
+from tresor.services.routing import RoutingService
+from tresor.services.rules import RulesService
+from tresor.services.trading_remote import Orders as OrdersPort
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token.")
 
@@ -32,12 +34,20 @@ def market(request: Request) -> MarketDataService:
     return container(request).market
 
 
-def orders(request: Request) -> OrderService:
+def orders(request: Request) -> OrdersPort:
     return container(request).orders
 
 
 def batches(request: Request) -> BatchService:
     return container(request).batches
+
+
+def routing(request: Request) -> RoutingService:
+    return container(request).routing
+
+
+def rules(request: Request) -> RulesService:
+    return container(request).rules
 
 
 def client_ip(request: Request) -> str:
@@ -71,7 +81,9 @@ Services = Annotated[Container, Depends(container)]
 Portfolios = Annotated[PortfolioService, Depends(portfolio)]
 Markets = Annotated[MarketDataService, Depends(market)]
 Caller = Annotated[Principal, Depends(principal)]
-Orders = Annotated[OrderService, Depends(orders)]
+Orders = Annotated[OrdersPort, Depends(orders)]
+Routing = Annotated[RoutingService, Depends(routing)]
+Rules = Annotated[RulesService, Depends(rules)]
 Batches = Annotated[BatchService, Depends(batches)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 TradeScope = Annotated[Principal, Depends(require(Scope.TRADE))]

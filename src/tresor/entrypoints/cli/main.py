@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tresor import __version__
-from tresor.entrypoints.cli import admin, connection, order, vault
+from tresor.entrypoints.cli import admin, connection, order, route, rules, vault
 from tresor.entrypoints.cli.demo import demo_command
 from tresor.entrypoints.cli.portfolio import portfolio_command
 from tresor.entrypoints.cli.serve import serve_command
@@ -30,6 +30,8 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(connection.app, name="connection")
 app.add_typer(vault.app, name="vault")
 app.add_typer(order.app, name="order")
+app.add_typer(route.app, name="route")
+app.add_typer(rules.app, name="rules")
 
 
 @app.command("version")

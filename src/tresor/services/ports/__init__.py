@@ -3,7 +3,8 @@
 Adapters implement them (``adapters/``); tests may use the in-memory implementations, which run
 the same contract suites as the real ones so they cannot drift. One module per concern:
 ``core`` (keys, storage, time), ``exchange`` (budget, request log, market data, history),
-``sync`` (sync store, job queue, periodic gate), ``trading`` (orders, idempotency).
+``sync`` (sync store, job queue, periodic gate), ``trading`` (orders, idempotency), ``routing``
+(route quotes), ``rules`` (rebalancing rules and their log).
 """
 
 from tresor.services.ports.core import (
@@ -21,6 +22,7 @@ from tresor.services.ports.core import (
     UserRepository,
     Vault,
 )
+from tresor.services.ports.desk import TradeDesk
 from tresor.services.ports.exchange import (
     HistorySource,
     MarketCache,
@@ -28,6 +30,18 @@ from tresor.services.ports.exchange import (
     MarketSource,
     RateBudget,
     RequestLog,
+)
+from tresor.services.ports.routing import IdempotencyKeys, RouteQuote, RoutingStore
+from tresor.services.ports.rules import (
+    BalanceRefresher,
+    PortfolioReader,
+    PriceSource,
+    Rule,
+    RuleExecutor,
+    RuleLogEntry,
+    RulesStore,
+    RuleTrade,
+    TradeResult,
 )
 from tresor.services.ports.sync import (
     JobQueue,
@@ -45,11 +59,13 @@ from tresor.services.ports.trading import (
 
 __all__ = [
     "AttemptRepository",
+    "BalanceRefresher",
     "ClientRepository",
     "Clock",
     "ConnectionRepository",
     "ExchangeGateway",
     "HistorySource",
+    "IdempotencyKeys",
     "JobQueue",
     "KeyClaim",
     "KeyRecord",
@@ -57,15 +73,26 @@ __all__ = [
     "MarketGateway",
     "MarketSource",
     "PeriodicGate",
+    "PortfolioReader",
+    "PriceSource",
     "RateBudget",
     "RecordSink",
     "RequestLog",
+    "RouteQuote",
+    "RoutingStore",
+    "Rule",
+    "RuleExecutor",
+    "RuleLogEntry",
+    "RuleTrade",
+    "RulesStore",
     "SealedKeyVerifier",
     "SyncStore",
     "TokenRepository",
+    "TradeDesk",
     "TradeGateway",
     "TradeKeyOpener",
     "TradeKeySealer",
+    "TradeResult",
     "Trader",
     "TradingStore",
     "UnitOfWork",

@@ -10,9 +10,9 @@ from tresor.domain.records import (
     CallQuery,
     Cursor,
     ExchangeCall,
+    FlatRecords,
     Gap,
     OrderRecord,
-    Record,
     RecordQuery,
     StoredCall,
     TradeRecord,
@@ -29,10 +29,11 @@ class SyncStore(Protocol):
     async def cursors(self, connection_id: str) -> list[Cursor]: ...
 
     async def save_page(
-        self, cursor: Cursor, records: Sequence[Record], gaps: Sequence[Gap] = ()
+        self, cursor: Cursor, records: FlatRecords, gaps: Sequence[Gap] = ()
     ) -> None:
-        """Upsert ``records`` (keyed by the exchange's ids), record ``gaps`` and move the
-        cursor, all in one transaction: a crash leaves the old cursor and no partial page."""
+        """Upsert ``records`` (a page's, in flat form: keyed by the exchange's ids), record
+        ``gaps`` and move the cursor, all in one transaction: a crash leaves the old cursor and
+        no partial page."""
         ...
 
     async def gaps(self, connection_ids: Sequence[str]) -> list[Gap]: ...

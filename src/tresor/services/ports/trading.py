@@ -1,5 +1,12 @@
 """Trading: where placed orders and idempotency keys are kept, and the exchange calls of the
-trading path (made with a trade key only)."""
+trading path (made with a trade key only).
+
+A new order costs two writes (docs/trading.md): ``open_order`` before it is sent (the key
+claimed and the order stored with its first send counted, durably) and ``settle`` after the
+answer (the order's state, the synced records it brought and the key's answer). Everything
+else (``claim_key``, ``add_order``, ``begin_send``...) serves the slower paths: a key already
+known, a handler that died, an answer that was lost.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from tresor.domain.connections import Credentials, ExchangeTarget
+from tresor.domain.connections import Connection, Credentials, ExchangeTarget
 from tresor.domain.order_rules import MarketRules
 from tresor.domain.orders import ExchangeOrder, OrderState, PlacedOrder
 from tresor.domain.records import Record
@@ -30,6 +37,28 @@ class KeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewKey:
+    """An Idempotency-Key as a request records it first (``open_order``, ``refuse_key``): every
+    field of its row is known to the caller, so ``settle`` can write the row whole."""
+
+    user_id: str
+    key: str
+    fingerprint: str
+    created_ms: int
+    locked_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAnswer:
+    """What later requests with ``key`` are answered: an HTTP status and a body (an error), or
+    the order settled with it."""
+
+    key: NewKey
+    status: int
+    body: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class KeyClaim:
     """The outcome of claiming a key: ``owned`` when this caller handles the request (a new
     key, or one whose previous handler died: ``record.resource_id`` then says what it had
@@ -40,7 +69,41 @@ class KeyClaim:
 
 
 class TradingStore(Protocol):
-    """Placed orders and idempotency keys. Every method is its own transaction."""
+    """Placed orders and idempotency keys, and the connection as trading reads it. Every method
+    is its own transaction."""
+
+    async def trade_connection(self, connection_id: str, user_id: str) -> Connection | None:
+        """The user's connection as trading uses it, read in one query: its status, endpoint
+        and its trade key only (``keys`` holds the trade key's stored fields and status, without
+        its findings, or nothing). None when the user has no such connection."""
+        ...
+
+    async def open_order(self, order: PlacedOrder, key: NewKey) -> bool:
+        """In one transaction: claim the new ``key`` for ``order`` (being handled until
+        ``key.locked_until_ms``, with ``order`` as its resource) and store ``order`` (its first
+        send already counted). Durable when it returns, whatever the database's default (it is
+        what lets a crash after the send be reconciled). False, with nothing written, when the
+        key is known already: the caller answers through ``claim_key``. Of two callers with one
+        key, exactly one stores its order."""
+        ...
+
+    async def refuse_key(self, answer: KeyAnswer) -> bool:
+        """Record the new ``answer.key`` as handled, with ``answer`` (a refusal before anything
+        was sent). False, with nothing written, when the key is known already."""
+        ...
+
+    async def settle(
+        self,
+        order: PlacedOrder,
+        *,
+        records: Sequence[Record] = (),
+        answer: KeyAnswer | None = None,
+    ) -> None:
+        """In one transaction: replace what is known of ``order`` (stored before), upsert the
+        synced ``records`` it brought (as the sync store's ``save_records``: trades kept as
+        first written, orders replaced) and, with ``answer``, record the answer of the key
+        ``open_order`` recorded (``finish_key``, with ``order`` as its resource)."""
+        ...
 
     async def claim_key(
         self, user_id: str, key: str, fingerprint: str, *, now_ms: int, lock_ms: int
@@ -157,7 +220,7 @@ class Trader(Protocol):
 class TradeGateway(Protocol):
     """Opens ``Trader`` s; the credentials come from the connection's trade key only."""
 
-    def trader(
+    async def trader(
         self, target: ExchangeTarget, credentials: Credentials, *, connection_id: str
     ) -> Trader: ...
 

@@ -1,0 +1,346 @@
+"""Placing orders through Tresor (issue 5).
+
+1. **Added latency.** Against one simulator, in one run, each round places the same order
+   twice: once with ccxt's async ``binance`` client directly (the key's own instance, markets
+   loaded), once through Tresor's API (``POST /v1/orders``, in this process over httpx's ASGI
+   transport, on the embedded default: SQLite, in-process worker). The order is a limit IOC
+   buy far below the market, so it expires at once: nothing rests, nothing fills, every round
+   is alike. Reported: p50 and p99 of each, and of the per-round difference (Tresor minus
+   ccxt), which is Tresor's added latency (goal: under 2 ms at p50); and the CPU time of the
+   event loop's thread during each (aiosqlite's threads not included).
+2. **Sustained rate.** ``--accounts`` connections, each its own account with the exchange's
+   order limit (``--orders-per-10s``, Binance's 100), ``--clients`` API clients placing
+   orders round-robin over the connections for ``--seconds``: orders per second through the
+   API, and whether the exchange ever refused one for its order rate (-1015, HTTP 429) or
+   its request weight (429/418), counted from the request log.
+
+With ``--steps``, the latency rounds are run a second time with a timer around each step of
+Tresor's path (reading the connection and its trade key, each store write, the exchange call),
+to show where the time goes (the timers themselves cost a little).
+
+The simulator runs as its own process (``tresor sim``). httpx's ASGI transport tries
+``import sniffio`` on every request; where that package is not installed, the failed import
+(a search of ``sys.path``, about 0.07 ms) is a cost of this bench's client, not of Tresor, so
+the bench marks it absent once.
+
+    .venv/bin/python bench/order_latency.py [--rounds 300] [--accounts 20] [--seconds 20]
+                                            [--steps]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import importlib.util
+import json
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+import httpx
+from sqlalchemy import text
+
+from common import in_process_api, start_sim, summary  # bench/ is this script's own folder
+from sim_throughput import free_port
+from tresor.adapters.exchange.client import BINANCE_OPTIONS, rewrite_hosts
+from tresor.bootstrap import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+TRADE = {"enableReading": True, "enableSpotAndMarginTrading": True}
+FUNDS = {"USDT": "10000000", "BTC": "100"}
+
+
+async def account_with_key(admin: httpx.AsyncClient) -> dict[str, Any]:
+    made = await admin.post("/_sim/accounts", json={"balances": FUNDS})
+    account = made.json()["account_id"]
+    key = (await admin.post(f"/_sim/accounts/{account}/keys", json={"permissions": TRADE})).json()
+    return {"account": account, "api_key": key["api_key"], "secret": key["secret"]}
+
+
+def direct_client(sim_url: str, key: dict[str, Any]) -> Any:
+    ex = ccxt_async.binance(
+        {
+            "apiKey": key["api_key"],
+            "secret": key["secret"],
+            "enableRateLimit": False,
+            "options": copy.deepcopy(BINANCE_OPTIONS),  # what Tresor gives ccxt too
+        }
+    )
+    ex.urls["api"] = rewrite_hosts(ex.urls["api"], sim_url)
+    return ex
+
+
+async def low_price(admin: httpx.AsyncClient) -> str:
+    book = (await admin.get("/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"})).json()
+    return str((Decimal(book["bidPrice"]) * Decimal("0.6")).quantize(Decimal(1)))
+
+
+async def connect(
+    http: httpx.AsyncClient, auth: dict[str, str], key: dict[str, Any], label: str
+) -> str:
+    body = {
+        "exchange": "binance",
+        "endpoint": "sim",
+        "label": label,
+        "trade_key": {"api_key": key["api_key"], "secret": key["secret"]},
+    }
+    r = await http.post("/v1/connections", json=body, headers=auth)
+    if r.status_code != 201:
+        raise RuntimeError(r.text)
+    return str(r.json()["id"])
+
+
+async def latency(
+    args: argparse.Namespace,
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    admin: httpx.AsyncClient,
+    sim_url: str,
+    label: str = "latency",
+) -> dict[str, Any]:
+    key = await account_with_key(admin)
+    connection = await connect(http, auth, key, label)
+    ex = direct_client(sim_url, key)
+    await ex.load_markets()
+    price = await low_price(admin)
+    body = {
+        "connection_id": connection,
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "type": "limit",
+        "time_in_force": "IOC",
+        "amount": "0.001",
+        "price": price,
+    }
+    direct: list[float] = []
+    tresor: list[float] = []
+    added: list[float] = []
+    cpu_direct: list[float] = []  # this process's main thread (the event loop's) CPU time
+    cpu_tresor: list[float] = []
+    try:
+        for n in range(args.warmup + args.rounds):
+            started, cpu = time.perf_counter(), time.thread_time()
+            await ex.create_order(
+                "BTC/USDT", "limit", "buy", "0.001", price, {"timeInForce": "IOC"}
+            )
+            a, a_cpu = time.perf_counter() - started, time.thread_time() - cpu
+            started, cpu = time.perf_counter(), time.thread_time()
+            r = await http.post(
+                "/v1/orders", json=body, headers={**auth, "Idempotency-Key": uuid.uuid4().hex}
+            )
+            b, b_cpu = time.perf_counter() - started, time.thread_time() - cpu
+            if r.status_code != 201 or r.json()["state"] != "expired":
+                raise RuntimeError(r.text)
+            if n >= args.warmup:
+                direct.append(a)
+                tresor.append(b)
+                added.append(b - a)
+                cpu_direct.append(a_cpu)
+                cpu_tresor.append(b_cpu)
+            if n % 40 == 39:  # the bench, not the order limit, is measured here
+                await admin.delete("/_sim/limits")
+    finally:
+        await ex.close()
+    return {
+        "ccxt_direct": summary(direct),
+        "through_tresor": summary(tresor),
+        "added": summary(added),
+        "event_loop_cpu": {
+            "ccxt_direct": summary(cpu_direct),
+            "through_tresor": summary(cpu_tresor),
+        },
+    }
+
+
+# the steps of a placement, timed with --steps: (object's name in ``steps_of``, method)
+STEPS = (
+    ("orders", "_open_trader"),
+    ("store", "trade_connection"),
+    ("store", "open_order"),
+    ("store", "settle"),
+    ("store", "refuse_key"),
+    ("store", "claim_key"),
+    ("store", "add_order"),
+    ("store", "begin_send"),
+    ("store", "save_order"),
+    ("store", "finish_key"),
+    ("records", "save_records"),
+    ("gateway", "trader"),
+)
+
+
+def timed_steps(runtime: Runtime) -> dict[str, list[float]]:
+    """Wrap each step of ``OrderService.place`` (those this version of Tresor has) in a timer;
+    the durations, by step, as they come. The trader's ``place`` (the exchange call) is timed
+    through the gateway that opens the traders."""
+    orders = runtime.container.orders
+    objects = {
+        "orders": orders,
+        "store": orders._store,  # private: this is a probe
+        "records": getattr(orders, "_records", None),
+        "gateway": orders._gateway,
+    }
+    found: dict[str, list[float]] = {}
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        inner = getattr(owner, name, None)
+        if inner is None:
+            return
+        spent = found.setdefault(label, [])
+
+        async def step(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await inner(*args, **kwargs)
+            finally:
+                spent.append(time.perf_counter() - started)
+
+        setattr(owner, name, step)
+
+    for owner, name in STEPS:
+        wrap(objects[owner], name, f"{owner}.{name}")
+    opened = found.setdefault("exchange.place", [])
+    open_trader = objects["gateway"].trader
+
+    async def trader(*args: Any, **kwargs: Any) -> Any:
+        made = await open_trader(*args, **kwargs)
+        place = made.place
+
+        async def timed_place(**order: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await place(**order)
+            finally:
+                opened.append(time.perf_counter() - started)
+
+        made.place = timed_place
+        return made
+
+    objects["gateway"].trader = trader
+    return found
+
+
+async def sustained(
+    args: argparse.Namespace,
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    admin: httpx.AsyncClient,
+    runtime: Runtime,
+) -> dict[str, Any]:
+    connections = []
+    for n in range(args.accounts):
+        connections.append(await connect(http, auth, await account_with_key(admin), f"rate-{n}"))
+    price = await low_price(admin)
+    await admin.delete("/_sim/limits")
+    stop = time.perf_counter() + args.seconds
+    done: list[int] = []
+    refused: dict[str, int] = {}
+
+    async def client(index: int) -> None:
+        n = index
+        while time.perf_counter() < stop:
+            body = {
+                "connection_id": connections[n % len(connections)],
+                "symbol": "BTC/USDT",
+                "side": "buy",
+                "type": "limit",
+                "time_in_force": "IOC",
+                "amount": "0.001",
+                "price": price,
+            }
+            n += args.clients
+            r = await http.post(
+                "/v1/orders", json=body, headers={**auth, "Idempotency-Key": uuid.uuid4().hex}
+            )
+            if r.status_code == 201:
+                done.append(1)
+            else:
+                code = r.json().get("code", str(r.status_code))
+                refused[code] = refused.get(code, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(args.clients)))
+    elapsed = time.perf_counter() - started
+    await runtime.request_log.flush()
+    async with runtime.database.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT status, error_code, count(*) FROM exchange_calls "
+                    "WHERE path LIKE '%/order%' GROUP BY status, error_code"
+                )
+            )
+        ).all()
+    statuses = {f"{status} {code or ''}".strip(): count for status, code, count in rows}
+    return {
+        "accounts": args.accounts,
+        "clients": args.clients,
+        "seconds": round(elapsed, 1),
+        "orders": len(done),
+        "orders_per_second": round(len(done) / elapsed, 1),
+        "refused_by_tresor": refused,
+        "exchange_answers": statuses,
+        "limit_per_account_per_10s": args.orders_per_10s,
+    }
+
+
+async def run(args: argparse.Namespace, sim_url: str) -> dict[str, Any]:
+    admin = httpx.AsyncClient(base_url=sim_url)
+    try:
+        async with in_process_api(
+            sim_url, scopes="read,trade,admin", max_connections=args.accounts + 2
+        ) as api:
+            http, auth, runtime = api.http, api.auth, api.runtime
+            result = {"latency": await latency(args, http, auth, admin, sim_url)}
+            if args.steps:
+                steps = timed_steps(runtime)
+                timed = await latency(args, http, auth, admin, sim_url, "timed")
+                result["steps"] = {
+                    "latency_with_timers": timed,
+                    **{name: summary(d[args.warmup :]) for name, d in steps.items() if d},
+                }
+            if args.seconds > 0:
+                result["sustained"] = await sustained(args, http, auth, admin, runtime)
+    finally:
+        await admin.aclose()
+    return result
+
+
+def client_without_failed_imports() -> None:
+    """httpx's ASGI transport asks for ``sniffio`` on every request (to tell trio from asyncio):
+    without the package, remember that it is absent instead of searching for it each time."""
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--orders-per-10s", type=int, default=100)
+    parser.add_argument("--steps", action="store_true", help="also time each step")
+    args = parser.parse_args()
+    client_without_failed_imports()
+    port = free_port()
+    sim = start_sim(port, "--weight-limit", "1000000", "--orders-per-10s", str(args.orders_per_10s))
+    try:
+        result = asyncio.run(run(args, f"http://127.0.0.1:{port}"))
+    finally:
+        sim.terminate()
+        sim.wait()
+    out = ROOT / "bench" / "results" / "order_latency.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -45,12 +45,16 @@ class Workers:
         return queue
 
     async def stop(self, name: str) -> None:
-        """The worker stops (or dies): what it was running is not acknowledged."""
+        """The worker stops, as a process does: it reads no more jobs, the queue is closed,
+        and what was still running is cancelled (and not acknowledged)."""
+        serving = self.serving.pop(name)
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
         await self.queues.pop(name).aclose()
-        tasks = [self.serving.pop(name), *self.jobs.pop(name, [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        jobs = self.jobs.pop(name, [])
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
 
     async def until(self, predicate: Callable[[], bool], seconds: float = 10) -> None:
         deadline = time.monotonic() + seconds

@@ -10,7 +10,9 @@
   is acknowledged. taskiq-redis's own listener let another worker claim a job that had only
   run longer than that, and run it at the same time under the same lease token (which the
   lease cannot tell apart); it also looked for dead workers' jobs after every job read (two
-  more round trips per job), where ``_JobStream`` looks every few seconds;
+  more round trips per job), where ``_JobStream`` looks every few seconds. Nothing is
+  acknowledged once the queue is closed: a job still running when its worker stops is then
+  cancelled, which taskiq counts as run and would acknowledge; it goes to another worker;
 - ``backlog`` (jobs not yet read plus jobs read and not acknowledged) lets schedulers stop
   claiming while the workers are behind.
 

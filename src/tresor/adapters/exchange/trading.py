@@ -59,15 +59,23 @@ class CcxtTrader:
         self._client = client
         self._connection_id = connection_id
         self._now_ms = now_ms
+        self._rules: dict[str, MarketRules] = {}
 
     async def rules(self, symbol: str) -> MarketRules:
+        """The market's rules, read once per trader (the pre-trade checks and the send of one
+        order both need them)."""
+        known = self._rules.get(symbol)
+        if known is not None:
+            return known
         markets = await self._client.load_markets()
         market = markets.get(symbol)
         if market is None:
             raise UnknownSymbol(details={"symbol": symbol})
-        return rules_from_market(
+        rules = rules_from_market(
             market, self._client.exchange, precision_mode=self._client.precision_mode
         )
+        self._rules[symbol] = rules
+        return rules
 
     async def free(self, asset: str) -> Decimal:
         balance = await self._client.fetch_balance()
@@ -92,12 +100,10 @@ class CcxtTrader:
         client_id: str,
         recv_window_ms: int,
     ) -> tuple[ExchangeOrder, list[Record]]:
-        market = self._client.markets().get(symbol)
-        rules = None
-        if market is not None:
-            rules = rules_from_market(
-                market, self._client.exchange, precision_mode=self._client.precision_mode
-            )
+        try:
+            rules: MarketRules | None = await self.rules(symbol)
+        except UnknownSymbol:
+            rules = None  # the exchange's own refusal will say so
         raw = await self._client.create_order(
             rules=rules,
             symbol=symbol,

@@ -7,6 +7,7 @@ key, ``settle`` writes the order's state, its synced records and the key's answe
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -280,6 +281,9 @@ async def test_on_sqlite_the_opening_write_runs_at_full_sync_on_a_normal_connect
     try:
         await database.migrate()
         store = await store_on(database)
+        # the order is opened on the store's own connection, in its thread (set up as the
+        # pooled ones are): trace that one
+        await store._own(lambda conn: conn.set_trace_callback(statements.append))
         statements.clear()
         assert await store.open_order(order(), new_key())
         opening = [s for s in statements if s.startswith(("PRAGMA", "BEGIN", "COMMIT"))]
@@ -288,5 +292,40 @@ async def test_on_sqlite_the_opening_write_runs_at_full_sync_on_a_normal_connect
         statements.clear()
         await store.refuse_key(KeyAnswer(new_key("idem-2"), status=400, body={"error": {}}))
         assert not [s for s in statements if s.startswith("PRAGMA synchronous")]
+    finally:
+        await database.dispose()
+
+
+async def test_on_sqlite_a_locked_database_holds_up_the_write_but_never_the_event_loop(
+    tmp_path: Any,
+) -> None:
+    """``settle`` and ``trade_connection`` run on the event loop's thread (no hop to another
+    thread) on a connection that never waits for SQLite's lock: while another connection
+    holds it, the read still answers at once (WAL), and the write waits on the store's writer
+    thread, the loop going on meanwhile; it lands once the lock is let go."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'locked.db'}")
+    try:
+        await database.migrate()
+        store = await store_on(database)
+        await store.open_order(order(), new_key())
+        blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # holds the write lock
+        try:
+            found = await asyncio.wait_for(store.trade_connection("k1", "u1"), timeout=1.0)
+            assert found is not None
+            assert found.id == "k1"
+            settled = replace(order(), state=OrderState.EXPIRED, updated_ms=NOW + 1)
+            writing = asyncio.create_task(store.settle(settled, answer=KeyAnswer(new_key(), 201)))
+            ticks = 0
+            for _ in range(20):  # the loop is not blocked: this runs while the write waits
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert ticks == 20
+            assert not writing.done()
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        await asyncio.wait_for(writing, timeout=10.0)
+        assert await store.order("ord_1") == settled
     finally:
         await database.dispose()

@@ -17,6 +17,13 @@ own settings (read from a pooled connection: foreign keys, WAL, ``synchronous``,
 busy timeout) and closed when the engine is disposed. A page is one hop to that thread, where
 its statements, BEGIN and COMMIT all run: no pool checkout, reset and return, and no hop per
 statement (about 1.5 to 4 µs per stored trade of the event loop's and aiosqlite's time).
+
+A hop to another thread and back costs 0.2 to 0.4 ms on the benchmark's machine (waking the
+thread, then the event loop), where a small SQLite read or write takes 2 to 20 µs: the trading
+store's small statements run on the event loop's own thread (``_at_once``), on a second
+connection of the store's that never waits for SQLite's lock (``busy_timeout`` 0) and hands
+the work to the writer thread when the database is locked, and never for a commit that waits
+for the disk.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +48,7 @@ SQLITE_ROWS_PER_STATEMENT = 50  # 50 x 14 columns: far below SQLite's 32,766 par
 # what the store's own SQLite connection takes over from the engine's (``uow`` sets them)
 _WRITER_PRAGMAS = ("foreign_keys", "journal_mode", "synchronous", "secure_delete", "busy_timeout")
 WRITER_CLOSE_SECONDS = 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +74,44 @@ class SqlStoreBase:
         self._money_as_text = self._dialect == "sqlite"
         self._upserts: dict[tuple[str, tuple[str, ...], bool, int], str] = {}
         self._writer: _Writer | None = None  # opened by the first write that asks for it
+        self._inline: sqlite3.Connection | None = None  # opened with the writer
+        self._opening = asyncio.Lock()
+
+    async def _own(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` on the store's own SQLite connection, in its thread (one hop
+        there and back); writers hold ``_write_lock`` around it."""
+        writer = self._writer or await self._open_writer()
+        return await writer.run(work)
+
+    async def _at_once(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` on the event loop's own thread, on a connection of the store's
+        that never waits for a lock (``busy_timeout`` 0): a small read or write costs SQLite's
+        own 2 to 20 µs there, where a hop to another thread and back costs 0.2 to 0.4 ms on the
+        benchmark's machine (docs/benchmarks.md). Should the database be locked (a writer of
+        another store or process: SQLite answers BUSY at once), ``work`` runs on the writer's
+        thread instead, which waits its turn without holding up the loop. ``work`` must undo
+        what it did when it raises (a read does nothing; a write rolls back). Only for work
+        that needs no disk flush: a commit at ``synchronous = FULL`` goes through ``_own``.
+        Writers hold ``_write_lock`` around it."""
+        if self._inline is None:
+            await self._open_writer()
+        if self._inline is not None:
+            try:
+                return work(self._inline)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+        return await self._own(work)
 
     async def _open_writer(self) -> _Writer:
         """The store's own SQLite connection, set up as the engine's are (``uow``): the same
         pragmas, read from a pooled connection. Closed when the engine is disposed."""
+        async with self._opening:
+            if self._writer is not None:  # opened while this waited
+                return self._writer
+            return await self._open_new_writer()
+
+    async def _open_new_writer(self) -> _Writer:
         async with self._engine.connect() as conn:
             pragmas = {
                 name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
@@ -82,11 +124,20 @@ class SqlStoreBase:
             raise RuntimeError("the store's own connection needs a database file")
         if not event.contains(self._engine.sync_engine, "engine_disposed", self._close_writer):
             event.listen(self._engine.sync_engine, "engine_disposed", self._close_writer)
-        self._writer = _Writer(path, [f"PRAGMA {k} = {v}" for k, v in pragmas.items()])
+        setup = [f"PRAGMA {k} = {v}" for k, v in pragmas.items()]
+        self._writer = _Writer(path, setup)
+        inline = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for statement in setup:
+            inline.execute(statement)
+        inline.execute("PRAGMA busy_timeout = 0")  # never wait on the event loop's thread
+        self._inline = inline
         return self._writer
 
     def _close_writer(self, _engine: Any = None) -> None:
         writer, self._writer = self._writer, None
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         if writer is not None:
             writer.close()
 
@@ -100,11 +151,15 @@ class SqlStoreBase:
         async with self._write_lock, self._engine.begin() as conn:
             yield conn
 
-    async def _bulk_write(self, upserts: Sequence[Upsert], *, own_connection: bool = False) -> None:
+    async def _bulk_write(
+        self, upserts: Sequence[Upsert], *, own_connection: bool = False, at_once: bool = False
+    ) -> None:
         """Every upsert, in one transaction on the driver's own connection (see the module
         docstring). A single row is one statement, a transaction by itself (autocommit);
         more are wrapped in BEGIN ... COMMIT. ``own_connection`` (SQLite): on the store's own
-        connection and thread (``_Writer``), one hop there for the whole write."""
+        connection and thread (``_Writer``), one hop there for the whole write; ``at_once``
+        (SQLite, a few rows): on the event loop's thread unless the database is locked
+        (``_at_once``)."""
         upserts = [u for u in upserts if u.rows]
         if not upserts:
             return
@@ -124,10 +179,10 @@ class SqlStoreBase:
                         await driver.executemany(sql, u.rows)
             return
         work = [step for u in upserts for step in self._sqlite_steps(u)]
-        if own_connection:
+        if own_connection or at_once:
+            write = functools.partial(_write_steps, work, alone=alone)
             async with self._write_lock:
-                writer = self._writer or await self._open_writer()
-                await writer.run(functools.partial(_write_steps, work, alone=alone))
+                await (self._at_once(write) if at_once else self._own(write))
             return
         async with self._write_lock, self._engine.connect() as conn:
             driver = await _driver(conn)  # aiosqlite's, in autocommit mode (uow)
@@ -232,17 +287,18 @@ class _Writer:
     thread per statement (docs/benchmarks.md). Writes run one at a time, in the order given."""
 
     def __init__(self, path: str, setup: Sequence[str]) -> None:
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._serve, args=(path, tuple(setup)), name="tresor-sqlite-writer", daemon=True
         )
         self._thread.start()
 
-    async def run(self, work: Callable[[sqlite3.Connection], None]) -> None:
-        """``work(connection)`` in the writer's thread; its exception is raised here."""
-        done = asyncio.get_running_loop().create_future()
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` in the writer's thread: its result, or its exception raised
+        here."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((work, done))
-        await done
+        return await done
 
     def close(self) -> None:
         """Close the connection once the writes already given are done."""
@@ -267,35 +323,41 @@ class _Writer:
                 if conn is None:
                     opening = RuntimeError("the store's own database connection did not open")
                     opening.__cause__ = failed
-                    _settle(done, opening)
+                    _settle(done, None, opening)
                     continue
                 try:
-                    work(conn)
+                    result = work(conn)
                 except BaseException as exc:
-                    _settle(done, exc)
+                    _settle(done, None, exc)
                 else:
-                    _settle(done, None)
+                    _settle(done, result, None)
         finally:
             if conn is not None:
                 conn.close()
 
 
-_Job = tuple[Callable[[sqlite3.Connection], None], "asyncio.Future[None]"]
+_Job = tuple[Callable[[sqlite3.Connection], T], "asyncio.Future[T]"]
 
 
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    """Hand a write's outcome to its event loop (from the writer's thread)."""
+def _settle(done: asyncio.Future[T], result: T, error: BaseException | None) -> None:
+    """Hand a job's outcome to its event loop (from the writer's thread)."""
 
     def settle() -> None:
         if done.done():  # the waiting task was cancelled
             return
         if error is None:
-            done.set_result(None)
+            done.set_result(result)
         else:
             done.set_exception(error)
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
         done.get_loop().call_soon_threadsafe(settle)
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """SQLite answered BUSY or LOCKED (another connection holds the lock)."""
+    code = getattr(error, "sqlite_errorcode", None)  # maybe an extended code: its low byte
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 async def _driver(conn: AsyncConnection) -> Any:

@@ -252,6 +252,7 @@ class ExchangeTarget:
     endpoint: str | None = None
     url: str | None = None
     weight_per_minute: int | None = None  # the request-weight limit, when not the exchange's own
+    orders_per_10s: int | None = None  # the order-rate limit per account, likewise
 
 
 @dataclass(frozen=True)

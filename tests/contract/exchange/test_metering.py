@@ -4,7 +4,10 @@ exchange's usage header, and logged; a 429 blocks the bucket for ``Retry-After``
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -114,3 +117,82 @@ async def test_a_request_the_budget_holds_is_signed_when_it_goes(sim: SimAdmin) 
         ("/api/v3/account", 200, 20),
         ("/api/v3/myTrades", 200, 5),
     ]
+
+
+@pytest.fixture
+def slow_orders(sim_factory) -> SimAdmin:  # type: ignore[no-untyped-def]
+    """A venue taking 5 new orders per 10 seconds per account."""
+    return sim_factory(SimConfig(seed=3, orders_per_10s=5))
+
+
+async def _at_window_start() -> None:
+    """Wait for a fresh 10-second window if this one ends within 3 s (the orders placed next
+    must all count in one window, Tresor's and the venue's alike)."""
+    left = 10.0 - time.time() % 10.0
+    if left < 3.0:
+        await asyncio.sleep(left + 0.05)
+
+
+async def _low_buys(client: Any, n: int) -> list[str]:
+    """``n`` limit IOC buys far below the market (each expires at once, unfilled, and counts
+    against the ORDERS limit): "ok", or the code of the error each was refused with."""
+    book = await client.binance_raw("prices", {"symbol": "BTCUSDT"})
+    price = (Decimal(book["price"]) * Decimal("0.6")).quantize(Decimal(1))
+    outcomes = []
+    for _ in range(n):
+        try:
+            await client.create_order(
+                symbol="BTC/USDT",
+                side="buy",
+                order_type="limit",
+                amount=Decimal("0.001"),
+                price=price,
+                time_in_force="IOC",
+            )
+        except RateLimited as refused:
+            outcomes.append(refused.code)
+        else:
+            outcomes.append("ok")
+    return outcomes
+
+
+async def test_new_orders_are_charged_to_the_key_s_orders_budget(
+    slow_orders: SimAdmin, metered: tuple[CcxtGateway, InMemoryRateBudget, ListLog]
+) -> None:
+    """Orders count against the key's ORDERS buckets (as Binance counts them per account):
+    Tresor holds the key's fifth order back itself, and the venue never answers -1015."""
+    gateway, budget, log = metered
+    key = slow_orders.key(slow_orders.account({"USDT": "100000"}))
+    target = ExchangeTarget("binance", "slow", slow_orders.url, orders_per_10s=5)
+    plan = binance_plan(target, ip="203.0.113.7", key_id="c1")
+    async with gateway.connect(target, credentials(key), connection_id="c1") as client:
+        await client.load_markets()
+        await _at_window_start()
+        assert await _low_buys(client, 4) == ["ok"] * 4  # 5 less the headroom
+        assert await budget.used(plan.bucket("orders_10s")) == 4
+        assert await budget.used(plan.bucket("orders_1d")) == 4
+        with pytest.raises(RateBudgetExhausted):  # the next waits for the next window
+            await budget.acquire([plan.bucket("orders_10s")], 1, timeout=0)
+    assert not [c for c in log.calls if c.error_code == "-1015"]
+    assert [c.weight for c in log.calls if c.path.startswith("/api/v3/order")] == [1] * 4
+
+
+async def test_too_many_orders_blocks_the_key_s_orders_not_the_ip_weight(
+    slow_orders: SimAdmin, metered: tuple[CcxtGateway, InMemoryRateBudget, ListLog]
+) -> None:
+    """A budget that believes in more orders than the venue allows (an operator's wrong
+    setting, or orders placed outside Tresor) meets -1015 once: that key's orders wait for the
+    venue's Retry-After; reads, and the IP's weight, go on."""
+    gateway, budget, log = metered
+    key = slow_orders.key(slow_orders.account({"USDT": "100000"}))
+    target = ExchangeTarget("binance", "slow", slow_orders.url, orders_per_10s=100)
+    plan = binance_plan(target, ip="203.0.113.7", key_id="c1")
+    async with gateway.connect(target, credentials(key), connection_id="c1") as client:
+        await client.load_markets()
+        await _at_window_start()
+        assert await _low_buys(client, 6) == ["ok"] * 5 + ["rate_limited"]
+        with pytest.raises(RateBudgetExhausted):
+            await budget.acquire([plan.bucket("orders_10s")], 1, timeout=0)
+        await budget.acquire([plan.bucket("ip")], 1, timeout=0)  # not blocked
+        assert (await client.binance_raw("account", {}))["balances"]
+    assert [c.error_code for c in log.calls if c.status == 429] == ["-1015"]

@@ -19,9 +19,12 @@ It hooks the instance, not ccxt's classes, at its documented extension points:
   do not mix).
 
 Binance calls are charged their documented weight (``weights.BINANCE``) and ccxt's own
-throttle is switched off (it assumes the old 1,200-per-minute limit). After a 429 or a 418 the
-bucket is blocked for ``Retry-After`` seconds, so no further request is sent before the
-exchange allows it: Tresor never keeps knocking until it earns a ban.
+throttle is switched off (it assumes the old 1,200-per-minute limit); a call that places orders
+is charged to the key's ORDERS buckets too (``weights.BINANCE_ORDERS``), first, so a key out of
+orders waits without taking IP weight from the others. After a 429 or a 418 the bucket is
+blocked for ``Retry-After`` seconds, so no further request is sent before the exchange allows
+it: Tresor never keeps knocking until it earns a ban. A 429 with code -1015 (too many new
+orders) blocks the key's ORDERS buckets instead of the IP's weight.
 """
 
 from __future__ import annotations
@@ -37,7 +40,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from tresor.adapters.exchange.weights import USAGE_HEADERS, BudgetPlan, binance_weight
+from tresor.adapters.exchange.weights import (
+    ORDER_BUCKETS,
+    USAGE_HEADERS,
+    BudgetPlan,
+    binance_orders,
+    binance_weight,
+)
 from tresor.domain.errors import ValidationFailed
 from tresor.domain.records import ExchangeCall
 from tresor.services.ports import RateBudget, RequestLog
@@ -57,12 +66,13 @@ class _Answer:
 _ANSWER: contextvars.ContextVar[_Answer | None] = contextvars.ContextVar(
     "tresor_exchange_answer", default=None
 )
+ORDER_RATE_CODE = "-1015"  # Binance: too many new orders (the ORDERS limit, per account)
 # ccxt's cost of the request about to be sent (non-Binance: set by the throttle hook, which
 # ccxt's ``fetch2`` calls just before ``fetch`` in the same task)
 _COST: contextvars.ContextVar[int] = contextvars.ContextVar("tresor_exchange_cost", default=0)
-# (bucket kind, weight) already charged for the request ccxt is signing (Binance: set by the
+# (bucket kind, weight, orders) already charged for the request ccxt is signing (Binance: set by the
 # ``fetch2`` hook, taken by ``fetch``; one charge pays for one request)
-_CHARGED: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+_CHARGED: contextvars.ContextVar[tuple[str, int, int] | None] = contextvars.ContextVar(
     "tresor_exchange_charged", default=None
 )
 
@@ -151,7 +161,7 @@ class Meter:
                 charge = self._binance_charge(ex, path, api, method, params)
                 if charge is None:  # charged by ``fetch``, from the URL ccxt signed
                     return await fetch2(path, api, method, params or {}, config or {})
-                await self._charge(*charge)
+                await self._charge(*charge[:2], orders=charge[2])
                 token = _CHARGED.set(charge)
                 try:
                     return await fetch2(path, api, method, params or {}, config or {})
@@ -165,8 +175,9 @@ class Meter:
 
     def _binance_charge(
         self, ex: Any, path: str, api: Any, method: str, params: Any
-    ) -> tuple[str, int] | None:
-        """The bucket kind and weight of the request ``fetch2`` is about to sign: its URL path is
+    ) -> tuple[str, int, int] | None:
+        """The bucket kind, weight and order count of the request ``fetch2`` is about to sign:
+        its URL path is
         ccxt's base URL for ``api`` and ``path``, as ``sign`` builds it. None where that is not
         known before signing (no URL for ``api``, a path with ``{placeholders}``)."""
         name = api if isinstance(api, str) else api[0]
@@ -175,10 +186,14 @@ class Meter:
             return None
         url_path = _url_path(base, path)
         query = {str(k): v if isinstance(v, str) else str(v) for k, v in (params or {}).items()}
-        return binance_weight(method, url_path, query)
+        return (*binance_weight(method, url_path, query), binance_orders(method, url_path))
 
-    async def _charge(self, kind: str, weight: int) -> None:
-        """Take ``weight`` from the ``kind`` bucket, waiting for the budget to allow it."""
+    async def _charge(self, kind: str, weight: int, *, orders: int = 0) -> None:
+        """Take ``orders`` from the key's ORDERS buckets, then ``weight`` from the ``kind``
+        bucket, waiting for the budget to allow each."""
+        if orders:
+            buckets = [self.plan.bucket(name) for name in ORDER_BUCKETS]
+            await self.budget.acquire(buckets, orders, timeout=self.acquire_timeout)
         bucket = self.plan.bucket(kind)
         if weight > bucket.limit:  # (an endpoint configured with a tiny weight_per_minute)
             raise ValidationFailed(
@@ -207,12 +222,13 @@ class Meter:
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         charged = _CHARGED.get()
+        orders = binance_orders(method, parts.path) if self.exact_weights else 0
         if charged is not None:  # charged before signing (``fetch2``)
             _CHARGED.set(None)
-            kind, weight = charged
+            kind, weight = charged[:2]
         elif self.exact_weights:
             kind, weight = binance_weight(method, parts.path, query)
-            await self._charge(kind, weight)
+            await self._charge(kind, weight, orders=orders)
         else:
             kind = "ip"
             weight = _COST.get()
@@ -225,7 +241,7 @@ class Meter:
         finally:
             latency_ms = (time.perf_counter() - started) * 1000
             _ANSWER.reset(token)
-            await self._settle(kind, answer)
+            await self._settle(kind, answer, orders=orders)
             if self.log is not None:
                 self.log.record(
                     ExchangeCall(
@@ -241,18 +257,24 @@ class Meter:
                     )
                 )
 
-    async def _settle(self, kind: str, answer: _Answer) -> None:
-        """Reconcile with the exchange's count; stop sending while it says to wait."""
+    async def _settle(self, kind: str, answer: _Answer, *, orders: int = 0) -> None:
+        """Reconcile with the exchange's counts; stop sending while it says to wait."""
         if answer.status is None:
             return
-        bucket = self.plan.bucket(kind)
-        header = USAGE_HEADERS.get(kind)
-        used = answer.headers.get(header) if header else None
-        if used is not None and used.isdigit():
-            await self.budget.observe(bucket, int(used))
+        kinds = (kind, *ORDER_BUCKETS) if orders else (kind,)
+        for counted in kinds:
+            header = USAGE_HEADERS.get(counted)
+            used = answer.headers.get(header) if header else None
+            if used is not None and used.isdigit():
+                await self.budget.observe(self.plan.bucket(counted), int(used))
         if answer.status in (418, 429):
             retry_after = _seconds(answer.headers.get("retry-after"))
-            await self.budget.block(bucket, retry_after if retry_after is not None else 60.0)
+            seconds = retry_after if retry_after is not None else 60.0
+            if orders and answer.status == 429 and error_code(answer.body) == ORDER_RATE_CODE:
+                # the key's orders are spent, not the IP's weight (a daily limit: a long wait)
+                await self.budget.block(self.plan.bucket("orders_10s"), seconds)
+                return
+            await self.budget.block(self.plan.bucket(kind), seconds)
 
 
 @functools.lru_cache(maxsize=1024)

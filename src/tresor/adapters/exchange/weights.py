@@ -6,6 +6,13 @@ requests against a separate per-IP or per-UID (account) minute. The table below 
 weights of every call Tresor makes; a call missing from it is charged ``UNKNOWN_WEIGHT``, a
 generous guess, so an omission errs on the side of going slower.
 
+Binance also counts new orders per account (ORDERS: 100 per 10 seconds and 200,000 per day,
+exchangeInfo ``rateLimits``; over either, 429 with code -1015). A request that places orders
+(``BINANCE_ORDERS``) is charged its count to the key's two ORDERS buckets as well as its weight
+to the IP's: the two counters are separate, so a key sending orders fast is held back alone,
+and the other connections behind the same IP go on. The answer's ``X-MBX-ORDER-COUNT-10S`` and
+``-1D`` headers reconcile them; a -1015 blocks the key's ORDERS bucket, not the IP's weight.
+
 Other exchanges are charged ccxt's own per-endpoint ``cost`` against a bucket sized from ccxt's
 ``rateLimit`` (the minimum milliseconds between cost-1 requests it documents for the exchange).
 
@@ -24,17 +31,23 @@ from tresor.domain.ratelimits import Bucket
 HEADROOM = 0.95
 UNKNOWN_WEIGHT = 20
 MINUTE = 60.0
+DAY = 86_400.0
 
 # Binance's documented limits, per minute (exchangeInfo ``rateLimits`` and the sapi docs)
 BINANCE_WEIGHT_PER_MINUTE = 6_000
 BINANCE_SAPI_IP_PER_MINUTE = 12_000
 BINANCE_SAPI_UID_PER_MINUTE = 180_000
+BINANCE_ORDERS_PER_10S = 100  # per account
+BINANCE_ORDERS_PER_DAY = 200_000
+ORDER_BUCKETS = ("orders_10s", "orders_1d")
 
 # header that reports the current count, per bucket kind
 USAGE_HEADERS = {
     "ip": "x-mbx-used-weight-1m",
     "sapi_ip": "x-sapi-used-ip-weight-1m",
     "sapi_uid": "x-sapi-used-uid-weight-1m",
+    "orders_10s": "x-mbx-order-count-10s",
+    "orders_1d": "x-mbx-order-count-1d",
 }
 
 
@@ -92,6 +105,23 @@ BINANCE: dict[tuple[str, str], tuple[str, int | Weigher]] = {
 }
 
 
+# (method, path) -> how many orders the request places (Binance's ORDERS limit counts them)
+BINANCE_ORDERS: dict[tuple[str, str], int] = {
+    ("POST", "/api/v3/order"): 1,
+    ("POST", "/api/v3/order/cancelReplace"): 1,
+    ("POST", "/api/v3/sor/order"): 1,
+    ("POST", "/api/v3/order/oco"): 2,
+    ("POST", "/api/v3/orderList/oco"): 2,
+    ("POST", "/api/v3/orderList/oto"): 2,
+    ("POST", "/api/v3/orderList/otoco"): 3,
+}
+
+
+def binance_orders(method: str, path: str) -> int:
+    """How many orders a request places (0 for any other request)."""
+    return BINANCE_ORDERS.get((method.upper(), path), 0)
+
+
 def binance_weight(method: str, path: str, query: Mapping[str, str]) -> tuple[str, int]:
     """The bucket kind (``ip``, ``sapi_ip``, ``sapi_uid``) and the weight of one request."""
     entry = BINANCE.get((method.upper(), path))
@@ -119,6 +149,7 @@ def venue_name(target: ExchangeTarget) -> str:
 def binance_plan(target: ExchangeTarget, *, ip: str, key_id: str) -> BudgetPlan:
     venue = venue_name(target)
     weight = target.weight_per_minute or BINANCE_WEIGHT_PER_MINUTE
+    orders = target.orders_per_10s or BINANCE_ORDERS_PER_10S
     return BudgetPlan(
         {
             "ip": Bucket(f"{venue}:ip:{ip}:weight:1m", _headroom(weight), MINUTE),
@@ -127,6 +158,10 @@ def binance_plan(target: ExchangeTarget, *, ip: str, key_id: str) -> BudgetPlan:
             ),
             "sapi_uid": Bucket(
                 f"{venue}:key:{key_id}:sapi:1m", _headroom(BINANCE_SAPI_UID_PER_MINUTE), MINUTE
+            ),
+            "orders_10s": Bucket(f"{venue}:key:{key_id}:orders:10s", _headroom(orders), 10.0),
+            "orders_1d": Bucket(
+                f"{venue}:key:{key_id}:orders:1d", _headroom(BINANCE_ORDERS_PER_DAY), DAY
             ),
         }
     )

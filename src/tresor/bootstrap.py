@@ -41,7 +41,7 @@ from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
 from tresor.services.batch import BatchService
-from tresor.services.chores import CHECK_RULES_S, TRACK_ORDERS_S, Chore
+from tresor.services.chores import CHECK_RULES_S, PURGE_QUOTES_S, TRACK_ORDERS_S, Chore
 from tresor.services.connections import ConnectionRules, ConnectionService
 from tresor.services.market_data import MarketDataService
 from tresor.services.portfolio import PortfolioService
@@ -54,8 +54,8 @@ from tresor.services.ports import (
     TradeKeySealer,
 )
 from tresor.services.rewrap import KeyRewrap
-from tresor.services.routing import RoutingService
-from tresor.services.rules import RulesService, SyncedBalances
+from tresor.services.routing import RoutingPolicy, RoutingService
+from tresor.services.rules import RulesPolicy, RulesService, SyncedBalances
 from tresor.services.rules_execution import RouterExecutor
 from tresor.services.scheduler import SchedulePolicy, SyncScheduler
 from tresor.services.sync import SyncService
@@ -133,6 +133,7 @@ def endpoints_of(settings: Settings) -> dict[str, ExchangeTarget]:
             endpoint=name,
             url=cfg.url,
             weight_per_minute=cfg.weight_per_minute,
+            orders_per_10s=cfg.orders_per_10s,
         )
         for name, cfg in settings.endpoints.items()
     }
@@ -303,9 +304,13 @@ async def build_runtime(settings: Settings) -> Runtime:
             uow=database.uow,
             store=SqlRoutingStore(database.engine),
             keys=trading_store,
-            orders=orders,
+            orders=served,
             books=market,
             clock=clock,
+            policy=RoutingPolicy(
+                quote_ttl_s=settings.route_quote_ttl_seconds,
+                keep_expired_s=settings.route_quote_keep_seconds,
+            ),
         ),
         egress_ips=tuple(settings.egress_ips),
     )
@@ -317,6 +322,11 @@ async def build_runtime(settings: Settings) -> Runtime:
         balances=SyncedBalances(sync),
         executor=RouterExecutor(container.routing),
         clock=clock,
+        policy=RulesPolicy(
+            fee=settings.rules_fee,
+            max_balance_age_s=settings.rules_balance_age_seconds,
+            max_rules_per_user=settings.rules_per_user,
+        ),
     )
     runtime = Runtime(
         settings=settings,
@@ -333,6 +343,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         chores=[
             Chore("track_orders", TRACK_ORDERS_S, orders.track, gate=gate),
             Chore("check_rules", CHECK_RULES_S, container.rules.check_due, gate=gate),
+            Chore("purge_quotes", PURGE_QUOTES_S, container.routing.purge_quotes, gate=gate),
         ]
         if worker is not None
         else [],

@@ -5,6 +5,8 @@ TRESOR_DATA_DIR           where the SQLite database and key files live
 TRESOR_DATABASE_URL       e.g. postgresql+asyncpg://user@host/db (default: SQLite in DATA_DIR)
 TRESOR_MASTER_KEY         base64 of 32 bytes; default: a key file created on first run (0600)
 TRESOR_ENDPOINTS          '{"sim": {"exchange": "binance", "url": "http://127.0.0.1:8900"}}'
+                          (optional per endpoint: "weight_per_minute", "orders_per_10s", where
+                          a simulator or testnet has limits other than the exchange's)
 TRESOR_EGRESS_IPS         the addresses users must allow on their keys: '203.0.113.7,...'
 TRESOR_TOKEN_TTL_SECONDS  access token lifetime (default 86400)
 TRESOR_MAX_CONNECTIONS_PER_USER  (default 10)
@@ -18,10 +20,16 @@ TRESOR_SYNC_LEASE_SECONDS how long a dead worker's connection stays claimed (def
 TRESOR_REQUEST_LOG_DAYS   how long the exchange request log is kept (default 30)
 TRESOR_STALE_AFTER_SECONDS  alert when a connection has not synced for this long (default 300)
 TRESOR_PORTFOLIO_QUOTE    the currency portfolios are valued in (default USD)
+TRESOR_ROUTE_QUOTE_TTL_SECONDS   how long a route quote may be executed (default 30)
+TRESOR_ROUTE_QUOTE_KEEP_SECONDS  how long a quote never executed is kept after (default 86400)
+TRESOR_RULES_FEE          the taker fee rebalancing plans assume, a fraction (default 0.001)
+TRESOR_RULES_BALANCE_AGE_SECONDS  balances older are read again before a rule's check (30)
+TRESOR_RULES_PER_USER     (default 100)
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +44,8 @@ class EndpointConfig(BaseModel):
     # the endpoint's request-weight limit per minute, when not the exchange's documented one
     # (a simulator or testnet configured with another)
     weight_per_minute: int | None = Field(default=None, ge=1)
+    # the endpoint's order-rate limit per account per 10 seconds, likewise
+    orders_per_10s: int | None = Field(default=None, ge=1)
 
     @field_validator("url")
     @classmethod
@@ -79,6 +89,15 @@ class Settings(BaseSettings):
     request_log_days: int = Field(default=30, ge=1)
     stale_after_seconds: int = Field(default=300, ge=10)
     portfolio_quote: str = "USD"
+    # smart order routing: how long a quote may be executed, and how long one never executed is
+    # kept after it expired
+    route_quote_ttl_seconds: float = Field(default=30.0, ge=1, le=3_600)
+    route_quote_keep_seconds: float = Field(default=86_400.0, ge=0)
+    # rebalancing rules: the taker fee their plans assume (a fraction), how old balances may be
+    # before an evaluation reads them again, and how many rules one user may have
+    rules_fee: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
+    rules_balance_age_seconds: int = Field(default=30, ge=1)
+    rules_per_user: int = Field(default=100, ge=1)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

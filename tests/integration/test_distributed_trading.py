@@ -90,8 +90,22 @@ async def test_an_api_only_process_trades_through_a_worker(
             assert read.json()["state"] == "closed"
             again = await http.post("/v1/orders", json=body, headers=headers)
             assert again.json()["id"] == order["id"]
+            # the router reads the market's rules and the free balance with the trade key: a
+            # worker reads them; the plan's leg is placed by a worker too
+            ask = {"side": "buy", "base": "BTC", "quote": "USDT", "amount": "0.02"}
+            quoted = await http.post("/v1/route/quote", json=ask, headers=headers)
+            assert quoted.status_code == 201, quoted.text
+            plan = quoted.json()
+            assert [leg["connection_id"] for leg in plan["legs"]] == [connection.id]
+            done = await http.post(
+                "/v1/route/execute",
+                json={"quote_id": plan["id"]},
+                headers={**headers, "Idempotency-Key": secrets.token_hex(8)},
+            )
+            assert done.status_code in (200, 201), done.text
+            assert done.json()["filled"] == "0.02"
         truth = venue.truth(account)
-        assert len(truth["orders"]) == 1
+        assert len(truth["orders"]) == 2
         assert truth["orders"][0]["clientOrderId"] == order["exchange_client_order_id"]
     finally:
         await api.aclose()

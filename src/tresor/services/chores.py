@@ -1,6 +1,7 @@
 """Periodic chores of the processes that hold the worker's private key (trade keys are opened
-there only): following placed orders (``OrderService.track``, every 5 s) and checking the
-rebalancing rules that are due (``RulesService.check_due``, every 15 s).
+there only): following placed orders (``OrderService.track``, every 5 s), checking the
+rebalancing rules that are due (``RulesService.check_due``, every 15 s) and removing route
+quotes long expired (``RoutingService.purge_quotes``, hourly).
 
 With several workers (the distributed mode) one ``PeriodicGate`` turn per period decides which
 process runs a chore: running one twice at once would be safe (an order send and a rule check
@@ -18,6 +19,7 @@ from tresor.services.ports import PeriodicGate
 log = logging.getLogger(__name__)
 TRACK_ORDERS_S = 5.0
 CHECK_RULES_S = 15.0
+PURGE_QUOTES_S = 3_600.0
 
 
 class Chore:

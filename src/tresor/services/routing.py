@@ -90,6 +90,9 @@ Role = Literal["leg", "unused", "skipped"]
 @dataclass(frozen=True)
 class RoutingPolicy:
     quote_ttl_s: float = 30.0  # how long a quote may be executed
+    # how long a quote never executed is kept after it expired (executing it meanwhile
+    # answers quote_expired, not not_found); executed quotes are kept
+    keep_expired_s: float = 86_400.0
     # levels of each book read, deeper only when the amount needs it (Binance: 100 levels
     # weigh 5, 1,000 weigh 50)
     book_depths: tuple[int, ...] = (100, 1000)
@@ -231,6 +234,12 @@ class RoutingService:
 
     def _now(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
+
+    async def purge_quotes(self) -> int:
+        """Remove the quotes never executed that expired more than ``keep_expired_s`` ago
+        (a worker's chore); how many."""
+        before = self._now() - int(self.policy.keep_expired_s * 1000)
+        return await self._store.purge_quotes(expired_before_ms=before)
 
     # -- quoting ------------------------------------------------------------------------------
     async def quote(

@@ -1,7 +1,8 @@
 """Trading from an API-only process (the distributed mode, ``TRESOR_PROCESS_ROLE=api``).
 
 Trade keys are sealed to the worker: an API-only process cannot open them, so it cannot place
-or cancel an order itself. ``RemoteOrders`` offers the same calls as ``OrderService`` and hands
+or cancel an order, nor read a market's rules and the free balance with the trade key (what the
+router plans with), itself. ``RemoteOrders`` offers the same calls as ``OrderService`` and hands
 each one to a worker through the ``TradeDesk``; ``OrderDesk`` is the worker's side, which runs
 them on its own ``OrderService`` and answers with the order, or with the error to raise again.
 Listing orders needs no key and reads the database directly.
@@ -13,10 +14,12 @@ timeout, never places anything twice.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any, Protocol
 
 from tresor.domain.errors import TresorError, ValidationFailed, error_from_dict, error_to_dict
+from tresor.domain.order_rules import MarketRules
 from tresor.domain.orders import OrderRequest, OrderState, PlacedOrder
 from tresor.services.ports.desk import TradeDesk
 from tresor.services.trading import OrderService, Placement
@@ -60,6 +63,31 @@ def request_from_dict(d: dict[str, Any]) -> OrderRequest:
         time_in_force=d.get("time_in_force"),
         client_order_id=d.get("client_order_id"),
     )
+
+
+_RULE_TEXT = ("exchange", "symbol", "base", "quote")
+_RULE_FIELDS = tuple(f.name for f in dataclasses.fields(MarketRules))
+
+
+def rules_to_dict(rules: MarketRules) -> dict[str, Any]:
+    values = dataclasses.asdict(rules)
+    return {
+        name: value if name in _RULE_TEXT or isinstance(value, bool) else _text(value)
+        for name, value in values.items()
+    }
+
+
+def rules_from_dict(d: dict[str, Any]) -> MarketRules:
+    values: dict[str, Any] = {}
+    for name in _RULE_FIELDS:
+        value = d[name]
+        if name in _RULE_TEXT:
+            values[name] = str(value)
+        elif name == "trading":
+            values[name] = bool(value)
+        else:
+            values[name] = _dec(value)
+    return MarketRules(**values)
 
 
 def order_to_dict(o: PlacedOrder) -> dict[str, Any]:
@@ -132,6 +160,14 @@ class OrderDesk:
             if op == "cancel":
                 order = await self._orders.cancel(user_id, str(request["order_id"]))
                 return {"order": order_to_dict(order)}
+            if op == "rules_and_free":
+                rules, free = await self._orders.rules_and_free(
+                    user_id,
+                    str(request["connection_id"]),
+                    str(request["symbol"]),
+                    str(request["asset"]),
+                )
+                return {"rules": rules_to_dict(rules), "free": _text(free)}
             raise ValidationFailed(f"Unknown trading request {op!r}.")
         except TresorError as error:
             return {"error": error_to_dict(error)}
@@ -148,6 +184,10 @@ class Orders(Protocol):
     async def get(self, user_id: str, order_id: str, *, refresh: bool = True) -> PlacedOrder: ...
 
     async def cancel(self, user_id: str, order_id: str) -> PlacedOrder: ...
+
+    async def rules_and_free(
+        self, user_id: str, connection_id: str, symbol: str, asset: str
+    ) -> tuple[MarketRules, Decimal]: ...
 
     async def list(
         self,
@@ -215,3 +255,18 @@ class RemoteOrders:
     async def cancel(self, user_id: str, order_id: str) -> PlacedOrder:
         answer = await self._call({"op": "cancel", "user_id": user_id, "order_id": order_id})
         return order_from_dict(answer["order"])
+
+    async def rules_and_free(
+        self, user_id: str, connection_id: str, symbol: str, asset: str
+    ) -> tuple[MarketRules, Decimal]:
+        """As ``OrderService.rules_and_free`` (the router's plan), read by a worker."""
+        answer = await self._call(
+            {
+                "op": "rules_and_free",
+                "user_id": user_id,
+                "connection_id": connection_id,
+                "symbol": symbol,
+                "asset": asset,
+            }
+        )
+        return rules_from_dict(answer["rules"]), _dec(answer["free"]) or Decimal(0)

@@ -1,11 +1,14 @@
 """``SqlRoutingStore`` on SQLite and PostgreSQL: a quote and its legs come back exactly as
 stored (every amount to the 18th decimal), only to their owner, and of several executions of
-one quote under different keys exactly one is recorded."""
+one quote under different keys exactly one is recorded; quotes long expired and never executed
+are purged, with their legs."""
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+
+from sqlalchemy import text
 
 from tests.contract.storage import data
 from tresor.adapters.db.routing_store import SqlRoutingStore
@@ -32,7 +35,9 @@ def leg(connection_id: str, amount: str, limit: str) -> Leg:
     )
 
 
-def quote(quote_id: str = "rq_1", user_id: str = "u1") -> RouteQuote:
+def quote(
+    quote_id: str = "rq_1", user_id: str = "u1", expires_ms: int = 1_767_000_030_000
+) -> RouteQuote:
     legs = (leg("c2", "0.5", "64260.5"), leg("c1", "0.25", "64270"))
     return RouteQuote(
         id=quote_id,
@@ -50,7 +55,7 @@ def quote(quote_id: str = "rq_1", user_id: str = "u1") -> RouteQuote:
         net_price=None,
         shortfall="depth",
         created_ms=1_767_000_000_000,
-        expires_ms=1_767_000_030_000,
+        expires_ms=expires_ms,
     )
 
 
@@ -88,3 +93,22 @@ async def test_a_quote_is_marked_executed_under_one_key_only(sql: Database) -> N
     assert found is not None
     assert (found.executed_key, found.executed_ms) == (winner, 1_767_000_001_000)
     assert not await store.mark_executed("rq_1", key=winner, now_ms=1_767_000_002_000)
+
+
+async def test_quotes_expired_before_a_time_and_never_executed_are_purged_with_their_legs(
+    sql: Database,
+) -> None:
+    store = await store_on(sql, "u1")
+    for name, expires in [("old", 1_000), ("old-done", 1_000), ("fresh", 5_000)]:
+        await store.add_quote(quote(f"rq_{name}", expires_ms=expires))
+    assert await store.mark_executed("rq_old-done", key="k", now_ms=900)
+    assert await store.purge_quotes(expired_before_ms=2_000) == 1
+    assert await store.quote("rq_old", "u1") is None
+    assert await store.quote("rq_old-done", "u1") is not None  # what was done is kept
+    assert await store.quote("rq_fresh", "u1") is not None
+    legs = await sql.engine.connect()
+    try:
+        left = (await legs.execute(text("SELECT DISTINCT quote_id FROM route_legs"))).scalars()
+        assert sorted(left) == ["rq_fresh", "rq_old-done"]
+    finally:
+        await legs.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import RowMapping
 
 from tresor.adapters.db.sql_base import SqlStoreBase
@@ -141,6 +141,15 @@ class SqlRoutingStore(SqlStoreBase):
                 .all()
             )
         return _quote(row, tuple(_leg(leg) for leg in legs))
+
+    async def purge_quotes(self, *, expired_before_ms: int) -> int:
+        async with self._writing() as conn:
+            result = await conn.execute(
+                delete(QUOTES).where(
+                    QUOTES.c.expires_ms < expired_before_ms, QUOTES.c.executed_key.is_(None)
+                )
+            )
+        return int(result.rowcount or 0)
 
     async def mark_executed(self, quote_id: str, *, key: str, now_ms: int) -> bool:
         async with self._writing() as conn:

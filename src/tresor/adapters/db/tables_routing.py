@@ -17,7 +17,10 @@ from tresor.adapters.db.types import Money
 
 class RouteQuoteRow(Base):
     __tablename__ = "route_quotes"
-    __table_args__ = (Index("ix_route_quotes_user_created", "user_id", "created_ms"),)
+    __table_args__ = (
+        Index("ix_route_quotes_user_created", "user_id", "created_ms"),
+        Index("ix_route_quotes_expires", "expires_ms"),
+    )
 
     id: Mapped[str] = mapped_column(primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

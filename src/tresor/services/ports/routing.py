@@ -47,6 +47,11 @@ class RoutingStore(Protocol):
         """The quote if it exists *and belongs to* ``user_id``; otherwise None."""
         ...
 
+    async def purge_quotes(self, *, expired_before_ms: int) -> int:
+        """Remove the quotes (and their legs) that expired before ``expired_before_ms`` and
+        were never executed; how many. Executed quotes stay: they record what was done."""
+        ...
+
     async def mark_executed(self, quote_id: str, *, key: str, now_ms: int) -> bool:
         """Record that the quote is executed under ``key``, only if no key executed it yet:
         of several callers, exactly one gets True."""

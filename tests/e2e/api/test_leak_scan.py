@@ -1,4 +1,5 @@
-"""The leak scan: one end-to-end run (tokens, keys added, tested, rotated, listed, refused),
+"""The leak scan: one end-to-end run (tokens, keys added, tested, rotated, listed, refused;
+orders placed, read, cancelled and refused, a batch, a routed trade, a rebalancing rule),
 with every logger at DEBUG and ccxt's verbose output on, then a search for every secret the
 run used in the database (the SQLite files themselves, or every row on PostgreSQL), the data
 directory, the logs, the process output and every response. None may be found: API keys
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import inspect
 
@@ -79,6 +83,7 @@ async def run_everything(api: Api, alice: Tenant) -> None:
         assert refused.status_code in (409, 422), refused.text
     refused = await api.http.put(f"{url}/keys/trade", json=withdraw, headers=headers)
     assert refused.status_code == 422
+    await trade_everything(api, headers, added.json()["id"])
     for bad in ({"Authorization": "Bearer tra_nope"}, {}):
         assert (await api.http.get(url, headers=bad)).status_code == 401
     wrong_client = {"grant_type": "client_credentials", "client_id": alice.client_id}
@@ -88,6 +93,57 @@ async def run_everything(api: Api, alice: Tenant) -> None:
     assert denied.status_code == 401
     revoked = await api.http.post("/v1/auth/revoke", data={"token": tokens["access_token"]})
     assert revoked.status_code == 200
+
+
+async def trade_everything(api: Api, headers: dict[str, str], connection: str) -> None:
+    """Orders, a batch, a routed trade and a rule on the connection's trade key: placed,
+    read, cancelled, refused by Tresor's checks and by the exchange."""
+    n = iter(range(1000))
+
+    async def post(path: str, body: dict[str, Any]) -> httpx.Response:
+        keyed = {**headers, "Idempotency-Key": f"leak-scan-{next(n)}"}
+        return await api.http.post(path, json=body, headers=keyed)
+
+    book = await api.http.get(
+        "/v1/markets/sim/ticker", params={"symbol": "BTC/USDT"}, headers=headers
+    )
+    assert book.status_code == 200, book.text
+    low = str((Decimal(book.json()["bid"]) * Decimal("0.7")).quantize(Decimal(1)))
+    order = {"connection_id": connection, "symbol": "BTC/USDT", "side": "buy"}
+    market = {**order, "type": "market", "amount": "0.001"}
+    resting = {**order, "type": "limit", "amount": "0.001", "price": low}
+    placed = await post("/v1/orders", market)
+    assert placed.status_code == 201, placed.text
+    rests = await post("/v1/orders", resting)
+    assert rests.status_code == 201, rests.text
+    for refused in (
+        {**market, "amount": "1000"},  # more than the account holds
+        {**market, "symbol": "NOPE/USDT"},
+        {**resting, "price": "0.00000001"},  # the exchange's price band
+    ):
+        assert (await post("/v1/orders", refused)).status_code in (404, 422), refused
+    for path in (f"/v1/orders/{placed.json()['id']}", "/v1/orders/open", "/v1/orders"):
+        assert (await api.http.get(path, headers=headers)).status_code == 200, path
+    cancelled = await api.http.delete(f"/v1/orders/{rests.json()['id']}", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    operations = [
+        {"op": "create_order", "order": resting},
+        {"op": "create_order", "order": {**market, "amount": "1000"}},
+        {"op": "cancel_order", "order_id": rests.json()["id"]},
+    ]
+    assert (await post("/v1/batch", {"operations": operations})).status_code == 200
+    ask = {"side": "buy", "base": "BTC", "quote": "USDT", "amount": "0.002"}
+    quoted = await post("/v1/route/quote", ask)
+    assert quoted.status_code == 201, quoted.text
+    executed = await post("/v1/route/execute", {"quote_id": quoted.json()["id"]})
+    assert executed.status_code == 201, executed.text
+    targets = {"BTC": "40", "USDT": "60"}
+    rule = await post("/v1/rules", {"targets": targets, "drift_pp": "5", "mode": "execute"})
+    assert rule.status_code == 201, rule.text
+    for path in ("plan", "log"):
+        answer = await api.http.get(f"/v1/rules/{rule.json()['id']}/{path}", headers=headers)
+        assert answer.status_code in (200, 409, 422), answer.text
+    await api.runtime.container.rules.check_due()
 
 
 async def database_dump(api: Api) -> bytes:
@@ -150,6 +206,7 @@ async def test_no_secret_appears_in_the_database_logs_output_or_responses(
     # the scan can find what it looks for: the run was logged in detail and hashes are stored
     ccxt_lines = [r.getMessage() for r in caplog.records if r.name.startswith("ccxt")]
     assert any("/api/v3/account" in line for line in ccxt_lines)
+    assert any("/api/v3/order" in line for line in ccxt_lines)
     assert any(r.name.startswith("sqlalchemy.engine") for r in caplog.records)
     client_secret_hash = hashlib.sha256(alice.client_secret.encode()).hexdigest()
     assert client_secret_hash.encode() in places["database rows"]

@@ -8,9 +8,10 @@
    (an HTTP client's cost included, as the earlier figures were). The order is a limit IOC buy
    far below the market, so it expires at once: nothing rests, nothing fills, every round is
    alike. The rounds go round-robin over several accounts (``LATENCY_ROUNDS_PER_ACCOUNT``),
-   far from any order-rate limit. Reported: p50 and p99 of each, and of the per-round
-   difference (Tresor minus ccxt), which is Tresor's added latency (goal: under 2 ms at p50);
-   and the CPU time of the event loop's thread during each (SQLite's threads not included).
+   far from any order-rate limit, each once its trade key is verified. Reported: p50 and p99 of
+   each, and of the per-round difference (Tresor minus ccxt), which is Tresor's added latency
+   (goal: under 2 ms at p50); and the CPU time of the event loop's thread during each
+   (SQLite's threads not included).
 2. **Sustained rate.** ``--accounts`` connections, each its own account with the exchange's
    order limit (``--orders-per-10s``, Binance's 100), ``--clients`` API clients placing
    orders round-robin over the connections for ``--seconds``: orders per second through the
@@ -104,6 +105,23 @@ async def connect(
     return str(r.json()["id"])
 
 
+async def keys_verified(api: InProcessApi, connections: list[str]) -> None:
+    """Wait until each new connection's trade key is verified (a trade key given without a
+    read key is tested by the in-process worker right after it is added): the rounds measure
+    an order placed on a connected account, not one competing with that work."""
+    deadline = time.monotonic() + 120
+    waiting = list(connections)
+    while waiting:
+        states = [
+            (c, (await api.http.get(f"/v1/connections/{c}", headers=api.auth)).json()["status"])
+            for c in waiting
+        ]
+        waiting = [c for c, status in states if status == "verifying"]
+        if waiting and time.monotonic() > deadline:
+            raise RuntimeError(f"{len(waiting)} trade keys were never verified")
+        await asyncio.sleep(0.2)
+
+
 async def latency(
     args: argparse.Namespace,
     api: InProcessApi,
@@ -120,6 +138,7 @@ async def latency(
     connections = [
         await connect(api.http, api.auth, key, f"{label}-{n}") for n, key in enumerate(keys)
     ]
+    await keys_verified(api, connections)
     direct_clients = [direct_client(sim_url, key) for key in keys]
     price = await low_price(admin)
     body = {
@@ -250,15 +269,13 @@ def timed_steps(runtime: Runtime) -> dict[str, list[float]]:
 
 
 async def sustained(
-    args: argparse.Namespace,
-    http: httpx.AsyncClient,
-    auth: dict[str, str],
-    admin: httpx.AsyncClient,
-    runtime: Runtime,
+    args: argparse.Namespace, api: InProcessApi, admin: httpx.AsyncClient
 ) -> dict[str, Any]:
+    http, auth, runtime = api.http, api.auth, api.runtime
     connections = []
     for n in range(args.accounts):
         connections.append(await connect(http, auth, await account_with_key(admin), f"rate-{n}"))
+    await keys_verified(api, connections)
     price = await low_price(admin)
     await admin.delete("/_sim/limits")
     stop = time.perf_counter() + args.seconds
@@ -317,7 +334,7 @@ async def run(args: argparse.Namespace, sim_url: str) -> dict[str, Any]:
     admin = httpx.AsyncClient(base_url=sim_url)
     try:
         async with in_process_api(sim_url, scopes="read,trade,admin", max_connections=1000) as api:
-            http, auth, runtime = api.http, api.auth, api.runtime
+            runtime = api.runtime
             result = {"latency": await latency(args, api, admin, sim_url)}
             if args.steps:
                 steps = timed_steps(runtime)
@@ -327,7 +344,7 @@ async def run(args: argparse.Namespace, sim_url: str) -> dict[str, Any]:
                     **{name: summary(d[args.warmup :]) for name, d in steps.items() if d},
                 }
             if args.seconds > 0:
-                result["sustained"] = await sustained(args, http, auth, admin, runtime)
+                result["sustained"] = await sustained(args, api, admin)
     finally:
         await admin.aclose()
     return result

@@ -82,15 +82,18 @@ async def test_acquire_waits_for_the_next_window_instead_of_exceeding(budget: Ra
     assert await budget.used(bucket) == 20
 
 
-async def test_timeout_raises_the_domain_error_without_charging(budget: RateBudget) -> None:
+async def test_timeout_raises_the_domain_error_at_once_without_charging(
+    budget: RateBudget,
+) -> None:
+    """The room comes when the LONG window ends, after the timeout: the error comes at once
+    (waiting out the timeout could not help), and nothing is charged."""
     bucket = weight_bucket(window=LONG)
     await next_window(LONG)
     await budget.acquire([bucket], 95)
     started = time.monotonic()
     with pytest.raises(RateBudgetExhausted) as raised:
-        await budget.acquire([bucket], 10, timeout=0.1)
-    # the window is LONG: returning well before it ends shows the timeout, not the window
-    assert 0.09 <= time.monotonic() - started < LONG / 2, "it waited for the window instead"
+        await budget.acquire([bucket], 10, timeout=1.0)
+    assert time.monotonic() - started < 0.5, "it waited for the timeout instead"
     assert isinstance(raised.value, ExchangeTrouble)
     assert raised.value.code == "rate_budget_exhausted"
     assert raised.value.details["bucket"] == bucket.key

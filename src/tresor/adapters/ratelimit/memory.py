@@ -53,11 +53,9 @@ class InMemoryRateBudget:
             wait, full = self._try_charge(buckets, weight, now)
             if full is None:
                 return
-            if deadline is not None:
-                remaining = deadline - now
-                if remaining <= 0:
-                    raise RateBudgetExhausted(bucket=full, timeout=timeout or 0.0, retry_after=wait)
-                wait = min(wait, remaining)
+            if deadline is not None and wait > deadline - now:
+                # the room comes after the deadline (a window's end, a block's): say so now
+                raise RateBudgetExhausted(bucket=full, timeout=timeout or 0.0, retry_after=wait)
             await self._sleep(wait)
 
     def _try_charge(

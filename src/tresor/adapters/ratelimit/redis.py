@@ -149,13 +149,11 @@ class RedisRateBudget:
             if full == 0:
                 return
             wait = wait_us / MICROSECONDS
-            if deadline is not None:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise RateBudgetExhausted(
-                        bucket=buckets[full - 1].key, timeout=timeout or 0.0, retry_after=wait
-                    )
-                wait = min(wait, remaining)
+            if deadline is not None and wait > deadline - loop.time():
+                # the room comes after the deadline (a window's end, a block's): say so now
+                raise RateBudgetExhausted(
+                    bucket=buckets[full - 1].key, timeout=timeout or 0.0, retry_after=wait
+                )
             await asyncio.sleep(wait)
 
     async def observe(self, bucket: Bucket, used: int) -> None:

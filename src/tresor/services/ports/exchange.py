@@ -36,8 +36,10 @@ class RateBudget(Protocol):
         blocked), then charge them all at once: never some of them.
 
         Raises:
-            RateBudgetExhausted: ``timeout`` seconds passed first; nothing was charged. Its
-                ``retry_after`` is how long the full bucket was still to stay full.
+            RateBudgetExhausted: there was no room within ``timeout`` seconds; nothing was
+                charged. Raised as soon as that is certain (a window, or a block, ending after
+                the deadline), not at the deadline. Its ``retry_after`` is how long the full
+                bucket was still to stay full.
             ValueError: ``weight`` is negative or above a bucket's limit (it could never fit).
         """
         ...

@@ -52,9 +52,8 @@ async def place_order(
     body: OrderCreate,
     who: TradeScope,
     service: Orders,
-    response: Response,
     idempotency_key: IdempotencyKey,
-) -> PlacedOrderPublic:
+) -> Response:
     """Check the order against the market's rules and your free balance, then send it, once.
 
     201: the exchange answered (the order may be open, filled, or expired). 202: the answer was
@@ -62,10 +61,15 @@ async def place_order(
     again with GET /v1/orders/{id}. A request repeated with the same key gets the same order
     (`Idempotent-Replayed: true`)."""
     placed = await service.place(who.user_id, body.request(), idempotency_key=idempotency_key)
-    response.status_code = 201 if placed.order.state.settled else 202
-    if placed.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return PlacedOrderPublic.of(placed.order)
+    # the answer serialized here, by pydantic in one step: what FastAPI would do with the
+    # returned model (validate it against ``response_model`` again, turn it into Python
+    # values, encode those) costs more on every order
+    return Response(
+        PlacedOrderPublic.of(placed.order).model_dump_json(),
+        status_code=201 if placed.order.state.settled else 202,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"} if placed.replayed else None,
+    )
 
 
 @router.get("/open", response_model=PlacedOrderList, responses=ERRORS)

@@ -78,8 +78,10 @@ class PendingKeyVerification:
 
     async def run_once(self) -> int:
         """Verify what is pending; returns how many keys were verified."""
-        async with self._uow() as uow:
-            ids = list(await uow.connections.all_ids())
+        async with self._uow(read_only=True) as uow:
+            ids = list(
+                await uow.connections.with_key_status(KeyRole.TRADE, ConnectionStatus.VERIFYING)
+            )
         done = 0
         for connection_id, user_id in ids:
             async with self._uow() as uow:

@@ -235,5 +235,31 @@ async def test_listing_counting_and_finding_by_label(two_users: Backend) -> None
             ("k2", "u1"),
             ("k3", "u2"),
         ]
+        assert await uow.connections.with_key_status(KeyRole.TRADE, ConnectionStatus.CONNECTED) == [
+            ("k1", "u1"),
+            ("k2", "u1"),
+            ("k3", "u2"),
+        ]
         assert await uow.connections.owner_of("k3") == "u2"
         assert await uow.connections.owner_of("missing") is None
+
+
+async def test_connections_are_found_by_the_status_of_one_key_role(two_users: Backend) -> None:
+    """The worker's pending trade keys: a trade key ``verifying`` is found; a read key
+    ``verifying`` is not, nor a trade key in another state."""
+    verifying = data.key(KeyRole.TRADE, status=ConnectionStatus.VERIFYING)
+    await two_users.given(
+        lambda uow: uow.connections.add(
+            data.connection("k2", "u2", keys=(data.key(KeyRole.READ), verifying))
+        ),
+        lambda uow: uow.connections.add(data.connection("k1", "u1", keys=(verifying,))),
+        lambda uow: uow.connections.add(
+            data.connection(
+                "k3", "u1", label="read", keys=(data.key(status=ConnectionStatus.VERIFYING),)
+            )
+        ),
+        lambda uow: uow.connections.add(data.connection("k4", "u1", label="done")),
+    )
+    async with two_users.uow() as uow:
+        found = await uow.connections.with_key_status(KeyRole.TRADE, ConnectionStatus.VERIFYING)
+    assert found == [("k1", "u1"), ("k2", "u2")]

@@ -174,6 +174,17 @@ class SqlConnectionRepository:
         )
         return [(connection_id, user_id) for connection_id, user_id in rows]
 
+    async def with_key_status(
+        self, role: KeyRole, status: ConnectionStatus
+    ) -> Sequence[tuple[str, str]]:
+        rows = await self._session.execute(
+            select(ConnectionRow.id, ConnectionRow.user_id)
+            .join(ConnectionKeyRow, ConnectionKeyRow.connection_id == ConnectionRow.id)
+            .where(ConnectionKeyRow.role == role.value, ConnectionKeyRow.status == status.value)
+            .order_by(ConnectionRow.id)
+        )
+        return [(connection_id, user_id) for connection_id, user_id in rows]
+
     async def _row(self, connection_id: str, user_id: str) -> ConnectionRow | None:
         return await self._session.scalar(
             select(ConnectionRow)

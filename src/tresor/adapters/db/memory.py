@@ -26,7 +26,7 @@ from tresor.adapters.db.convert import (
     utc,
 )
 from tresor.domain.access import ApiClient, TokenRecord, User
-from tresor.domain.connections import Connection
+from tresor.domain.connections import Connection, ConnectionStatus, KeyRole
 from tresor.domain.errors import DuplicateLabel, NotFound, ValidationFailed
 from tresor.services.ports import (
     AttemptRepository,
@@ -317,6 +317,15 @@ class MemoryConnectionRepository:
 
     async def all_ids(self) -> Sequence[tuple[str, str]]:
         return sorted((c.id, c.user_id) for c in self._t.connections.values())
+
+    async def with_key_status(
+        self, role: KeyRole, status: ConnectionStatus
+    ) -> Sequence[tuple[str, str]]:
+        return sorted(
+            (c.id, c.user_id)
+            for c in self._t.connections.values()
+            if (key := c.key(role)) is not None and key.status is status
+        )
 
     def _label_taken(self, connection: Connection) -> bool:
         return any(

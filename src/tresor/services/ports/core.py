@@ -12,8 +12,10 @@ from tresor.domain.access import ApiClient, TokenRecord, User
 from tresor.domain.connections import (
     CapabilityReport,
     Connection,
+    ConnectionStatus,
     Credentials,
     ExchangeTarget,
+    KeyRole,
     SealedCredentials,
 )
 from tresor.domain.secrets import Secret
@@ -125,6 +127,14 @@ class ConnectionRepository(Protocol):
 
     async def all_ids(self) -> Sequence[tuple[str, str]]:
         """Every (connection id, user id): for maintenance such as key rotation."""
+        ...
+
+    async def with_key_status(
+        self, role: KeyRole, status: ConnectionStatus
+    ) -> Sequence[tuple[str, str]]:
+        """(connection id, user id) of every connection whose ``role`` key has ``status``,
+        ordered by connection id (the worker's pending trade keys: one query, not one read per
+        connection)."""
         ...
 
 

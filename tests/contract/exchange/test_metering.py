@@ -4,6 +4,7 @@ exchange's usage header, and logged; a 429 blocks the bucket for ``Retry-After``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
@@ -14,7 +15,7 @@ import pytest
 from tests.contract.exchange.conftest import UtcClock, credentials
 from tests.support.simclient import READ_ONLY, SimAdmin
 from tresor.adapters.exchange import CcxtGateway
-from tresor.adapters.exchange.weights import binance_plan
+from tresor.adapters.exchange.weights import BudgetPlan, binance_plan
 from tresor.adapters.ratelimit.memory import InMemoryRateBudget
 from tresor.domain.connections import ExchangeTarget
 from tresor.domain.errors import RateBudgetExhausted, RateLimited
@@ -156,18 +157,27 @@ async def _low_buys(client: Any, n: int) -> list[str]:
     return outcomes
 
 
+@contextlib.asynccontextmanager
+async def _trading(
+    venue: SimAdmin, gateway: CcxtGateway, orders_per_10s: int
+) -> AsyncIterator[tuple[Any, BudgetPlan]]:
+    """A metered client on a new funded account of ``venue``, whose endpoint Tresor believes
+    takes ``orders_per_10s``, and its budget plan; at the start of an order window."""
+    key = venue.key(venue.account({"USDT": "100000"}))
+    target = ExchangeTarget("binance", "slow", venue.url, orders_per_10s=orders_per_10s)
+    async with gateway.connect(target, credentials(key), connection_id="c1") as client:
+        await client.load_markets()
+        await _at_window_start()
+        yield client, binance_plan(target, ip="203.0.113.7", key_id="c1")
+
+
 async def test_new_orders_are_charged_to_the_key_s_orders_budget(
     slow_orders: SimAdmin, metered: tuple[CcxtGateway, InMemoryRateBudget, ListLog]
 ) -> None:
     """Orders count against the key's ORDERS buckets (as Binance counts them per account):
     Tresor holds the key's fifth order back itself, and the venue never answers -1015."""
     gateway, budget, log = metered
-    key = slow_orders.key(slow_orders.account({"USDT": "100000"}))
-    target = ExchangeTarget("binance", "slow", slow_orders.url, orders_per_10s=5)
-    plan = binance_plan(target, ip="203.0.113.7", key_id="c1")
-    async with gateway.connect(target, credentials(key), connection_id="c1") as client:
-        await client.load_markets()
-        await _at_window_start()
+    async with _trading(slow_orders, gateway, orders_per_10s=5) as (client, plan):
         assert await _low_buys(client, 4) == ["ok"] * 4  # 5 less the headroom
         assert await budget.used(plan.bucket("orders_10s")) == 4
         assert await budget.used(plan.bucket("orders_1d")) == 4
@@ -184,12 +194,7 @@ async def test_too_many_orders_blocks_the_key_s_orders_not_the_ip_weight(
     setting, or orders placed outside Tresor) meets -1015 once: that key's orders wait for the
     venue's Retry-After; reads, and the IP's weight, go on."""
     gateway, budget, log = metered
-    key = slow_orders.key(slow_orders.account({"USDT": "100000"}))
-    target = ExchangeTarget("binance", "slow", slow_orders.url, orders_per_10s=100)
-    plan = binance_plan(target, ip="203.0.113.7", key_id="c1")
-    async with gateway.connect(target, credentials(key), connection_id="c1") as client:
-        await client.load_markets()
-        await _at_window_start()
+    async with _trading(slow_orders, gateway, orders_per_10s=100) as (client, plan):
         assert await _low_buys(client, 6) == ["ok"] * 5 + ["rate_limited"]
         with pytest.raises(RateBudgetExhausted):
             await budget.acquire([plan.bucket("orders_10s")], 1, timeout=0)

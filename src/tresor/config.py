@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # smart order routing: how long a quote may be executed, and how long one never executed is
     # kept after it expired
     route_quote_ttl_seconds: float = Field(default=30.0, ge=1, le=3_600)
-    route_quote_keep_seconds: float = Field(default=86_400.0, ge=0)
+    route_quote_keep_seconds: float = Field(default=86_400.0, ge=60)
     # rebalancing rules: the taker fee their plans assume (a fraction), how old balances may be
     # before an evaluation reads them again, and how many rules one user may have
     rules_fee: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))

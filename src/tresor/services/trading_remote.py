@@ -80,13 +80,12 @@ def rules_to_dict(rules: MarketRules) -> dict[str, Any]:
 def rules_from_dict(d: dict[str, Any]) -> MarketRules:
     values: dict[str, Any] = {}
     for name in _RULE_FIELDS:
-        value = d[name]
         if name in _RULE_TEXT:
-            values[name] = str(value)
+            values[name] = str(d[name])
         elif name == "trading":
-            values[name] = bool(value)
-        else:
-            values[name] = _dec(value)
+            values[name] = bool(d[name])
+        else:  # a limit a worker of another version does not send: none
+            values[name] = _dec(d.get(name))
     return MarketRules(**values)
 
 

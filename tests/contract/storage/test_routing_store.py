@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import text
 
 from tests.contract.storage import data
+from tresor.adapters.db import routing_store
 from tresor.adapters.db.routing_store import SqlRoutingStore
 from tresor.adapters.db.uow import Database
 from tresor.domain.routing import Leg
@@ -112,3 +114,14 @@ async def test_quotes_expired_before_a_time_and_never_executed_are_purged_with_t
         assert sorted(left) == ["rq_fresh", "rq_old-done"]
     finally:
         await legs.close()
+
+
+async def test_a_long_history_of_quotes_is_purged_in_batches(
+    sql: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routing_store, "PURGE_BATCH", 2)
+    store = await store_on(sql, "u1")
+    for n in range(5):
+        await store.add_quote(quote(f"rq_{n}", expires_ms=1_000))
+    assert await store.purge_quotes(expired_before_ms=2_000) == 5
+    assert await store.purge_quotes(expired_before_ms=2_000) == 0

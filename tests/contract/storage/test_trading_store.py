@@ -329,3 +329,37 @@ async def test_on_sqlite_a_locked_database_holds_up_the_write_but_never_the_even
         assert await store.order("ord_1") == settled
     finally:
         await database.dispose()
+
+
+async def test_on_sqlite_at_full_sync_the_settling_write_leaves_the_event_loop(
+    tmp_path: Any,
+) -> None:
+    """An operator who asks for an fsync at every commit (``TRESOR_SQLITE_SYNCHRONOUS=FULL``)
+    gets it for the settling write too, on the writer thread, not on the event loop's; the
+    connection read still runs on the loop's thread, which never checkpoints the WAL."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'full.db'}")
+    written: list[str] = []
+
+    def full(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    event.listen(database.engine.sync_engine, "connect", full)
+    try:
+        await database.migrate()
+        store = await store_on(database)
+        await store._own(lambda conn: conn.set_trace_callback(written.append))
+        await store.open_order(order(), new_key())
+        written.clear()
+        settled = replace(order(), state=OrderState.EXPIRED, updated_ms=NOW + 1)
+        await store.settle(settled, answer=KeyAnswer(new_key(), 201))
+        assert any(s.startswith("INSERT INTO placed_orders") for s in written), written
+        assert await store.trade_connection("k1", "u1") is not None
+        loop_side = store._inline
+        assert loop_side is not None
+        assert loop_side.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        assert loop_side.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert await store.order("ord_1") == settled
+    finally:
+        await database.dispose()

@@ -18,6 +18,7 @@ from tresor.adapters.db.tables_routing import RouteLegRow, RouteQuoteRow
 from tresor.domain.routing import Leg, Shortfall, Side
 from tresor.services.ports import RouteQuote
 
+PURGE_BATCH = 1_000  # quotes deleted per transaction by purge_quotes
 QUOTES: Table = RouteQuoteRow.__table__  # type: ignore[assignment]
 LEGS: Table = RouteLegRow.__table__  # type: ignore[assignment]
 _SIDES: dict[str, Side] = {"buy": "buy", "sell": "sell"}
@@ -143,13 +144,22 @@ class SqlRoutingStore(SqlStoreBase):
         return _quote(row, tuple(_leg(leg) for leg in legs))
 
     async def purge_quotes(self, *, expired_before_ms: int) -> int:
-        async with self._writing() as conn:
-            result = await conn.execute(
-                delete(QUOTES).where(
-                    QUOTES.c.expires_ms < expired_before_ms, QUOTES.c.executed_key.is_(None)
-                )
+        # in batches, each its own short transaction: a first purge of a long history does
+        # not hold SQLite's write lock for long
+        purged = 0
+        while True:
+            batch = (
+                select(QUOTES.c.id)
+                .where(QUOTES.c.expires_ms < expired_before_ms, QUOTES.c.executed_key.is_(None))
+                .limit(PURGE_BATCH)
+                .scalar_subquery()
             )
-        return int(result.rowcount or 0)
+            async with self._writing() as conn:
+                result = await conn.execute(delete(QUOTES).where(QUOTES.c.id.in_(batch)))
+            removed = int(result.rowcount or 0)
+            purged += removed
+            if removed < PURGE_BATCH:
+                return purged
 
     async def mark_executed(self, quote_id: str, *, key: str, now_ms: int) -> bool:
         async with self._writing() as conn:

@@ -75,6 +75,7 @@ class SqlStoreBase:
         self._upserts: dict[tuple[str, tuple[str, ...], bool, int], str] = {}
         self._writer: _Writer | None = None  # opened by the first write that asks for it
         self._inline: sqlite3.Connection | None = None  # opened with the writer
+        self._inline_writes = False  # whether its commits need no flush (synchronous < FULL)
         self._opening = asyncio.Lock()
 
     async def _own(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -83,7 +84,7 @@ class SqlStoreBase:
         writer = self._writer or await self._open_writer()
         return await writer.run(work)
 
-    async def _at_once(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _at_once(self, work: Callable[[sqlite3.Connection], T], *, writes: bool = True) -> T:
         """``work(connection)`` on the event loop's own thread, on a connection of the store's
         that never waits for a lock (``busy_timeout`` 0): a small read or write costs SQLite's
         own 2 to 20 µs there, where a hop to another thread and back costs 0.2 to 0.4 ms on the
@@ -91,10 +92,15 @@ class SqlStoreBase:
         another store or process: SQLite answers BUSY at once), ``work`` runs on the writer's
         thread instead, which waits its turn without holding up the loop. ``work`` must undo
         what it did when it raises (a read does nothing; a write rolls back). Only for work
-        that needs no disk flush: a commit at ``synchronous = FULL`` goes through ``_own``.
-        Writers hold ``_write_lock`` around it."""
+        that needs no disk flush: a commit at ``synchronous = FULL`` goes through ``_own``, and
+        so does every write (``writes``) when the database's connections are set to FULL or
+        EXTRA (``TRESOR_SQLITE_SYNCHRONOUS``). The connection never checkpoints the WAL itself
+        (``wal_autocheckpoint`` 0: the other connections do, off the loop). Writers hold
+        ``_write_lock`` around it."""
         if self._inline is None:
             await self._open_writer()
+        if writes and not self._inline_writes:
+            return await self._own(work)
         if self._inline is not None:
             try:
                 return work(self._inline)
@@ -126,11 +132,8 @@ class SqlStoreBase:
             event.listen(self._engine.sync_engine, "engine_disposed", self._close_writer)
         setup = [f"PRAGMA {k} = {v}" for k, v in pragmas.items()]
         self._writer = _Writer(path, setup)
-        inline = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for statement in setup:
-            inline.execute(statement)
-        inline.execute("PRAGMA busy_timeout = 0")  # never wait on the event loop's thread
-        self._inline = inline
+        self._inline = _loop_connection(path, setup)
+        self._inline_writes = str(pragmas["synchronous"]) in ("0", "1")  # OFF, NORMAL
         return self._writer
 
     def _close_writer(self, _engine: Any = None) -> None:
@@ -352,6 +355,22 @@ def _settle(done: asyncio.Future[T], result: T, error: BaseException | None) -> 
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
         done.get_loop().call_soon_threadsafe(settle)
+
+
+def _loop_connection(path: str, setup: Sequence[str]) -> sqlite3.Connection | None:
+    """The connection ``_at_once`` uses on the event loop's thread: set up as ``setup`` says,
+    except that it never waits for a lock (``timeout`` 0, from its opening on) and never
+    checkpoints the WAL. None if it cannot be set up now (the writer thread does the work)."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    try:
+        for statement in setup:
+            if not statement.startswith("PRAGMA busy_timeout"):
+                conn.execute(statement)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    except sqlite3.Error:
+        conn.close()
+        return None
+    return conn
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:

@@ -277,7 +277,7 @@ class SqlTradingStore(SqlStoreBase):
                 )
             )
             .where(c.id == bindparam("connection_id"), c.user_id == bindparam("user_id")),
-            own=self._at_once,
+            own=functools.partial(self._at_once, writes=False),
         )
 
     # -- the connection ----------------------------------------------------------------------

@@ -20,11 +20,11 @@ It hooks the instance, not ccxt's classes, at its documented extension points:
 
 Binance calls are charged their documented weight (``weights.BINANCE``) and ccxt's own
 throttle is switched off (it assumes the old 1,200-per-minute limit); a call that places orders
-is charged to the key's ORDERS buckets too (``weights.BINANCE_ORDERS``), first, so a key out of
-orders waits without taking IP weight from the others. After a 429 or a 418 the bucket is
-blocked for ``Retry-After`` seconds, so no further request is sent before the exchange allows
-it: Tresor never keeps knocking until it earns a ban. A 429 with code -1015 (too many new
-orders) blocks the key's ORDERS buckets instead of the IP's weight.
+is charged to the key's ORDERS buckets too (``weights.BINANCE_ORDERS``), after its weight.
+After a 429 or a 418 the bucket is blocked for ``Retry-After`` seconds, so no further request
+is sent before the exchange allows it: Tresor never keeps knocking until it earns a ban. A 429
+with code -1015 (too many new orders) blocks the key's ORDERS buckets instead of the IP's
+weight.
 """
 
 from __future__ import annotations
@@ -189,21 +189,28 @@ class Meter:
         return (*binance_weight(method, url_path, query), binance_orders(method, url_path))
 
     async def _charge(self, kind: str, weight: int, *, orders: int = 0) -> None:
-        """Take ``orders`` from the key's ORDERS buckets, then ``weight`` from the ``kind``
-        bucket, waiting for the budget to allow each."""
-        if orders:
-            buckets = [self.plan.bucket(name) for name in ORDER_BUCKETS]
-            await self.budget.acquire(buckets, orders, timeout=self.acquire_timeout)
+        """Take ``weight`` from the ``kind`` bucket, then ``orders`` from the key's ORDERS
+        buckets, waiting for the budget to allow each. In that order: a request refused for
+        want of order budget has spent one unit of the IP's weight (of thousands a minute),
+        where the other way round a request refused for want of weight would spend one of the
+        account's few orders."""
         bucket = self.plan.bucket(kind)
-        if weight > bucket.limit:  # (an endpoint configured with a tiny weight_per_minute)
-            raise ValidationFailed(
-                f"This request costs {weight} request weight, more than the endpoint's "
-                f"budget of {bucket.limit} per minute: it could never be sent.",
-                remedy="Ask for less (a smaller depth or limit), or ask the operator to "
-                "raise the endpoint's weight_per_minute.",
-                details={"weight": weight, "limit": bucket.limit},
-            )
+        order_buckets = [self.plan.bucket(name) for name in ORDER_BUCKETS] if orders else []
+        for limited, cost, unit, setting in [
+            (bucket, weight, "request weight", "weight_per_minute"),
+            *((b, orders, "orders", "orders_per_10s") for b in order_buckets),
+        ]:
+            if cost > limited.limit:  # (an endpoint configured with a tiny limit)
+                raise ValidationFailed(
+                    f"This request costs {cost} {unit}, more than the endpoint's budget of "
+                    f"{limited.limit} per window: it could never be sent.",
+                    remedy="Ask for less (a smaller depth or limit), or ask the operator to "
+                    f"raise the endpoint's {setting}.",
+                    details={"weight": cost, "limit": limited.limit},
+                )
         await self.budget.acquire([bucket], weight, timeout=self.acquire_timeout)
+        if order_buckets:
+            await self.budget.acquire(order_buckets, orders, timeout=self.acquire_timeout)
 
     async def _throttle(self, cost: Any = None) -> None:
         """ccxt's throttle hook (non-Binance exchanges): charge ccxt's cost for the call."""

@@ -189,6 +189,12 @@ class OrderService:
             if owned:
                 raise  # nothing was sent, and ``_send_new`` forgot the key
             not_sent = error  # nothing is kept, unless the key answers already
+        except ExchangeTrouble as error:
+            if owned:
+                raise  # kept with the key by ``_send_new``
+            # a read before the order failed (its market's rules, the free balance, a price):
+            # nothing was stored or sent, so the key is not kept and a retry tries afresh
+            not_sent = error
         except TresorError as error:
             if owned:
                 raise  # kept with the key by ``_send_new``
@@ -270,13 +276,18 @@ class OrderService:
                     order = await self._resume(trader, order)
                 await self._finish(user_id, idempotency_key, order)
                 return Placement(order)
+        before_send: ExchangeTrouble | None = None
         try:
             opened = self._trader(user_id, request.connection_id)
             async with opened as trader:
-                order = await self._new(
-                    trader, opened.connection, request, key=idempotency_key, source=source
-                )
-                order = await self._resume(trader, order)
+                try:
+                    new = await self._new(
+                        trader, opened.connection, request, key=idempotency_key, source=source
+                    )
+                except ExchangeTrouble as error:  # a read before the order failed
+                    before_send = error
+                else:
+                    placed = await self._resume(trader, new)
         except NOT_SENT:
             await self._store.release_key(user_id, idempotency_key)
             raise
@@ -285,8 +296,11 @@ class OrderService:
                 user_id, idempotency_key, status=400, body={"error": error_to_dict(error)}
             )
             raise
-        await self._finish(user_id, idempotency_key, order)
-        return Placement(order)
+        if before_send is not None:  # nothing was stored or sent: the key is forgotten
+            await self._store.release_key(user_id, idempotency_key)
+            raise before_send
+        await self._finish(user_id, idempotency_key, placed)
+        return Placement(placed)
 
     async def rules_and_free(
         self, user_id: str, connection_id: str, symbol: str, asset: str

@@ -243,6 +243,26 @@ async def test_a_refusal_by_the_exchange_itself_maps_to_its_code_and_is_kept_for
     assert [o["status"] for o in exchange_orders(api, account)] == ["NEW", "NEW"]
 
 
+async def test_a_failed_read_before_the_order_is_not_kept_for_the_key(
+    api: Api, alice: Tenant
+) -> None:
+    """The exchange fails the free-balance read that comes before the order (a 5xx): nothing
+    is stored or sent, the answer is 503, and the same request with the same key, once the
+    exchange is back, places the order (the failure was not kept as the key's answer)."""
+    headers, connection, account = await trading_connection(api, alice)
+    body = await resting_order(api, connection)
+    api.sim.faults(error_5xx={"share": 1.0}, paths=["/api/v3/account"])
+    try:
+        failed = await place(api, headers, body, "key-after-5xx")
+    finally:
+        api.sim.clear_faults()
+    assert_problem(failed, 503, "exchange_unavailable")
+    assert exchange_orders(api, account) == []
+    again = await place(api, headers, body, "key-after-5xx")
+    assert again.status_code == 201, again.text
+    assert [o["status"] for o in exchange_orders(api, account)] == ["NEW"]
+
+
 async def test_a_revoked_trade_key_keeps_orders_as_last_known_and_tracking_resumes_with_a_new_one(
     api: Api, alice: Tenant
 ) -> None:

@@ -185,15 +185,12 @@ class OrderService:
                 if owned:
                     self._spent(opened.connection.id, *spent)
                     return Placement(await self._send_new(trader, order, key))
-        except NOT_SENT as error:
+        except ExchangeTrouble as error:  # the NOT_SENT kinds among them
             if owned:
-                raise  # nothing was sent, and ``_send_new`` forgot the key
-            not_sent = error  # nothing is kept, unless the key answers already
-        except ExchangeTrouble as error:
-            if owned:
-                raise  # kept with the key by ``_send_new``
-            # a read before the order failed (its market's rules, the free balance, a price):
-            # nothing was stored or sent, so the key is not kept and a retry tries afresh
+                raise  # ``_send_new`` forgot the key (NOT_SENT) or kept the outcome with it
+            # before the order was stored (a read of its market's rules, the free balance, a
+            # price, or the budget): nothing was sent and nothing is kept, unless the key
+            # answers already; a retry tries afresh
             not_sent = error
         except TresorError as error:
             if owned:

@@ -337,15 +337,8 @@ async def test_on_sqlite_at_full_sync_the_settling_write_leaves_the_event_loop(
     """An operator who asks for an fsync at every commit (``TRESOR_SQLITE_SYNCHRONOUS=FULL``)
     gets it for the settling write too, on the writer thread, not on the event loop's; the
     connection read still runs on the loop's thread, which never checkpoints the WAL."""
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'full.db'}")
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'full.db'}", sqlite_synchronous="FULL")
     written: list[str] = []
-
-    def full(dbapi_connection: Any, record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.close()
-
-    event.listen(database.engine.sync_engine, "connect", full)
     try:
         await database.migrate()
         store = await store_on(database)

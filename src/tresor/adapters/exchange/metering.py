@@ -48,6 +48,7 @@ from tresor.adapters.exchange.weights import (
     binance_weight,
 )
 from tresor.domain.errors import ValidationFailed
+from tresor.domain.ratelimits import Bucket
 from tresor.domain.records import ExchangeCall
 from tresor.services.ports import RateBudget, RequestLog
 
@@ -195,19 +196,10 @@ class Meter:
         where the other way round a request refused for want of weight would spend one of the
         account's few orders."""
         bucket = self.plan.bucket(kind)
+        _fits(bucket, weight, "request weight", "weight_per_minute")
         order_buckets = [self.plan.bucket(name) for name in ORDER_BUCKETS] if orders else []
-        for limited, cost, unit, setting in [
-            (bucket, weight, "request weight", "weight_per_minute"),
-            *((b, orders, "orders", "orders_per_10s") for b in order_buckets),
-        ]:
-            if cost > limited.limit:  # (an endpoint configured with a tiny limit)
-                raise ValidationFailed(
-                    f"This request costs {cost} {unit}, more than the endpoint's budget of "
-                    f"{limited.limit} per window: it could never be sent.",
-                    remedy="Ask for less (a smaller depth or limit), or ask the operator to "
-                    f"raise the endpoint's {setting}.",
-                    details={"weight": cost, "limit": limited.limit},
-                )
+        for counted in order_buckets:
+            _fits(counted, orders, "orders", "orders_per_10s")
         await self.budget.acquire([bucket], weight, timeout=self.acquire_timeout)
         if order_buckets:
             await self.budget.acquire(order_buckets, orders, timeout=self.acquire_timeout)
@@ -282,6 +274,19 @@ class Meter:
                 await self.budget.block(self.plan.bucket("orders_10s"), seconds)
                 return
             await self.budget.block(self.plan.bucket(kind), seconds)
+
+
+def _fits(bucket: Bucket, cost: int, unit: str, setting: str) -> None:
+    """Raises ValidationFailed for a request that could never fit ``bucket`` (an endpoint
+    configured with a tiny limit): waiting would never end."""
+    if cost > bucket.limit:
+        raise ValidationFailed(
+            f"This request costs {cost} {unit}, more than the endpoint's budget of "
+            f"{bucket.limit} per window: it could never be sent.",
+            remedy="Ask for less (a smaller depth or limit), or ask the operator to "
+            f"raise the endpoint's {setting}.",
+            details={"weight": cost, "limit": bucket.limit},
+        )
 
 
 @functools.lru_cache(maxsize=1024)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from decimal import Decimal
 from typing import Any
 
@@ -54,27 +54,36 @@ class CcxtTrader:
     """One account's trading calls (a ``Trader``), on a client holding its trade key."""
 
     def __init__(
-        self, client: ExchangeClient, *, connection_id: str, now_ms: Callable[[], int]
+        self,
+        client: ExchangeClient,
+        *,
+        connection_id: str,
+        now_ms: Callable[[], int],
+        parsed: MutableMapping[tuple[str, str], tuple[object, MarketRules]] | None = None,
     ) -> None:
         self._client = client
         self._connection_id = connection_id
         self._now_ms = now_ms
-        self._rules: dict[str, MarketRules] = {}
+        # (exchange, symbol) -> (the market it was read from, its rules): shared by the traders
+        # of one gateway, so a market's rules are parsed once per loading of the markets, not
+        # once per order (two endpoints of one exchange hold different markets: each read
+        # checks it is the same market object)
+        self._parsed = {} if parsed is None else parsed
 
     async def rules(self, symbol: str) -> MarketRules:
-        """The market's rules, read once per trader (the pre-trade checks and the send of one
-        order both need them)."""
-        known = self._rules.get(symbol)
-        if known is not None:
-            return known
+        """The market's rules, as the markets the client holds now say."""
         markets = await self._client.load_markets()
         market = markets.get(symbol)
         if market is None:
             raise UnknownSymbol(details={"symbol": symbol})
+        key = (self._client.exchange, symbol)
+        known = self._parsed.get(key)
+        if known is not None and known[0] is market:
+            return known[1]
         rules = rules_from_market(
             market, self._client.exchange, precision_mode=self._client.precision_mode
         )
-        self._rules[symbol] = rules
+        self._parsed[key] = (market, rules)
         return rules
 
     async def free(self, asset: str) -> Decimal:
@@ -160,6 +169,7 @@ class CcxtTradeGateway:
         self._gateway = gateway
         self._keep = keep
         self._clients: OrderedDict[tuple[str, str], ExchangeClient] = OrderedDict()
+        self._parsed: dict[tuple[str, str], tuple[object, MarketRules]] = {}
 
     async def trader(
         self, target: ExchangeTarget, credentials: Credentials, *, connection_id: str
@@ -175,7 +185,9 @@ class CcxtTradeGateway:
                 _, old = self._clients.popitem(last=False)
                 await old.close()
         self._clients.move_to_end(key)
-        return CcxtTrader(client, connection_id=connection_id, now_ms=self._gateway.now_ms)
+        return CcxtTrader(
+            client, connection_id=connection_id, now_ms=self._gateway.now_ms, parsed=self._parsed
+        )
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), OrderedDict()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -30,28 +30,14 @@ async def container(request: Request) -> Container:
     return _container(request)
 
 
-async def portfolio(request: Request) -> PortfolioService:
-    return _container(request).portfolio
+def _service(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency giving the container's service ``name``."""
 
+    async def service(request: Request) -> Any:
+        return getattr(_container(request), name)
 
-async def market(request: Request) -> MarketDataService:
-    return _container(request).market
-
-
-async def orders(request: Request) -> OrdersPort:
-    return _container(request).orders
-
-
-async def batches(request: Request) -> BatchService:
-    return _container(request).batches
-
-
-async def routing(request: Request) -> RoutingService:
-    return _container(request).routing
-
-
-async def rules(request: Request) -> RulesService:
-    return _container(request).rules
+    service.__name__ = name
+    return service
 
 
 def client_ip(request: Request) -> str:
@@ -94,13 +80,13 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
 
 Services = Annotated[Container, Depends(container)]
-Portfolios = Annotated[PortfolioService, Depends(portfolio)]
-Markets = Annotated[MarketDataService, Depends(market)]
+Portfolios = Annotated[PortfolioService, Depends(_service("portfolio"))]
+Markets = Annotated[MarketDataService, Depends(_service("market"))]
 Caller = Annotated[Principal, Depends(principal)]
-Orders = Annotated[OrdersPort, Depends(orders)]
-Routing = Annotated[RoutingService, Depends(routing)]
-Rules = Annotated[RulesService, Depends(rules)]
-Batches = Annotated[BatchService, Depends(batches)]
+Orders = Annotated[OrdersPort, Depends(_service("orders"))]
+Routing = Annotated[RoutingService, Depends(_service("routing"))]
+Rules = Annotated[RulesService, Depends(_service("rules"))]
+Batches = Annotated[BatchService, Depends(_service("batches"))]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 TradeScope = Annotated[Principal, Depends(require(Scope.TRADE))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

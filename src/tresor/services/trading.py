@@ -492,8 +492,7 @@ class OrderService:
             # arrived after all; look it up
             return await self._mark(order, OrderState.UNKNOWN)
         except TresorError as error:  # the exchange said no: nothing was placed
-            if isinstance(error, KeyRejected):
-                await self._key_refused(order, error)
+            # (a KeyRejected is recorded on the connection by ``_OpenTrader`` on its way out)
             await self._mark(
                 order,
                 OrderState.REJECTED,
@@ -517,7 +516,7 @@ class OrderService:
         except ExchangeTrouble:
             return Seen.FAILED, None
         except KeyRejected as error:
-            await self._key_refused(order, error)
+            await self._key_refused(order.user_id, order.request.connection_id, error)
             return Seen.FAILED, None
         if found is None:
             return Seen.ABSENT, None
@@ -724,14 +723,10 @@ class OrderService:
         return order
 
     # -- the trade key ----------------------------------------------------------------------
-    async def _key_refused(self, order: PlacedOrder, error: KeyRejected) -> None:
+    async def _key_refused(self, user_id: str, connection_id: str, error: KeyRejected) -> None:
         """The exchange refused the trade key: the key's and the connection's status say so."""
         await record_trade_key_refused(
-            self._uow,
-            self._clock,
-            user_id=order.user_id,
-            connection_id=order.request.connection_id,
-            error=error,
+            self._uow, self._clock, user_id=user_id, connection_id=connection_id, error=error
         )
 
     def _trader(self, user_id: str, connection_id: str) -> _OpenTrader:
@@ -785,7 +780,9 @@ class OrderService:
 
 
 class _OpenTrader:
-    """``async with`` a trader for one connection (closed on leaving)."""
+    """``async with`` a trader for one connection (closed on leaving). Whatever the trader
+    was used for (a market's rules, a balance, an order, a cancel), a refusal of its key by the
+    exchange leaving the block is recorded on the connection: its status says so."""
 
     def __init__(self, service: OrderService, user_id: str, connection_id: str) -> None:
         self._service = service
@@ -800,9 +797,11 @@ class _OpenTrader:
         )
         return self._trader
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         if self._trader is not None:
             await self._trader.aclose()
+        if isinstance(error, KeyRejected):
+            await self._service._key_refused(self._user_id, self._connection_id, error)
 
 
 class Seen(Enum):

@@ -11,8 +11,17 @@ Operations:
 
 - ``create_order``: place an order (``OrderService.place``).
 - ``cancel_order``: cancel an order Tresor placed.
-- ``replace_order``: cancel an open order, then place its replacement (the same order with the
-  new amount and/or price). If the cancel fails (the order filled meanwhile) nothing is placed.
+- ``replace_order``: cancel an open order, then place its replacement: the same order with the
+  new price and/or amount; without a new amount, what was left of it (its amount less what had
+  filled). If the cancel fails (the order filled meanwhile) nothing is placed; if the cancel
+  worked but the replacement was refused, the outcome has both: the cancelled order and the
+  refusal.
+
+The batch's key is held while it runs for as long as its operations may take (they run
+``PARALLEL`` at a time, each up to ``KEY_LOCK_MS``). A request that takes the batch over from a
+handler that died finds the operations that handler had finished answered again; if one of them
+is still being handled (its first handler is slow, not dead), the batch is not finished: it
+answers ``idempotency_in_progress``, to be asked again later.
 """
 
 from __future__ import annotations
@@ -35,11 +44,12 @@ from tresor.domain.errors import (
 )
 from tresor.domain.orders import OrderRequest, OrderState, PlacedOrder, fingerprint
 from tresor.services.ports import Clock, TradingStore
-from tresor.services.trading import KEY_LOCK_MS, check_idempotency_key
+from tresor.services.trading import KEY_LOCK_MS, ROOM_FOR_DERIVED_KEYS, check_idempotency_key
 from tresor.services.trading_remote import Orders
 
 MAX_OPERATIONS = 50
 PARALLEL = 8  # operations of one batch running at once
+SOURCE = "batch"  # what its orders say placed them
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,7 @@ class Outcome:
 
     order: PlacedOrder | None = None
     replaced: PlacedOrder | None = None  # replace_order: the order that was cancelled
-    error: TresorError | None = None
+    error: TresorError | None = None  # with ``replaced``: the cancel worked, the new order not
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +116,16 @@ class BatchService:
 
         Raises: ValidationFailed (no operations, too many, a bad key), IdempotencyKeyReused,
         IdempotencyInProgress."""
-        check_idempotency_key(idempotency_key)
+        check_idempotency_key(idempotency_key, room=ROOM_FOR_DERIVED_KEYS)
         if not 1 <= len(operations) <= MAX_OPERATIONS:
             raise ValidationFailed(
                 f"A batch has 1 to {MAX_OPERATIONS} operations.",
                 remedy="Split the operations into several batches.",
             )
         digest = fingerprint([_describe(op) for op in operations])
+        waves = -(-len(operations) // PARALLEL)
         claim = await self._store.claim_key(
-            user_id, idempotency_key, digest, now_ms=self._now(), lock_ms=KEY_LOCK_MS
+            user_id, idempotency_key, digest, now_ms=self._now(), lock_ms=KEY_LOCK_MS * waves
         )
         if not claim.owned:
             record = claim.record
@@ -130,6 +141,9 @@ class BatchService:
                 return await self._run_one(user_id, op, f"{idempotency_key}#{index}")
 
         outcomes = await asyncio.gather(*(one(i, op) for i, op in enumerate(operations)))
+        if any(isinstance(o.error, IdempotencyInProgress) for o in outcomes):
+            # taken over from a handler that is slow, not dead: its answer is not known yet
+            raise IdempotencyInProgress(details={"idempotency_key": idempotency_key})
         await self._store.finish_key(
             user_id,
             idempotency_key,
@@ -141,21 +155,26 @@ class BatchService:
     async def _run_one(self, user_id: str, op: Operation, key: str) -> Outcome:
         try:
             if isinstance(op, CreateOrder):
-                placed = await self._orders.place(user_id, op.request, idempotency_key=key)
+                placed = await self._orders.place(
+                    user_id, op.request, idempotency_key=key, source=SOURCE
+                )
                 return Outcome(order=placed.order)
             if isinstance(op, CancelOrder):
                 return Outcome(order=await self._cancel(user_id, op.order_id))
             cancelled = await self._cancel(user_id, op.order_id)
-            request = cancelled.request
-            request = replace(
-                request,
-                amount=op.amount if op.amount is not None else request.amount,
-                price=op.price if op.price is not None else request.price,
-            )
-            placed = await self._orders.place(user_id, request, idempotency_key=key)
-            return Outcome(order=placed.order, replaced=cancelled)
         except TresorError as error:
             return Outcome(error=error)
+        request = cancelled.request
+        request = replace(
+            request,
+            amount=op.amount if op.amount is not None else request.amount - cancelled.filled,
+            price=op.price if op.price is not None else request.price,
+        )
+        try:
+            placed = await self._orders.place(user_id, request, idempotency_key=key, source=SOURCE)
+        except TresorError as error:  # the cancel stands: say so with the refusal
+            return Outcome(replaced=cancelled, error=error)
+        return Outcome(order=placed.order, replaced=cancelled)
 
     async def _cancel(self, user_id: str, order_id: str) -> PlacedOrder:
         """Cancel, where an order already cancelled counts as done."""
@@ -170,14 +189,16 @@ class BatchService:
     async def _replay(self, user_id: str, kept: list[dict[str, Any]]) -> tuple[Outcome, ...]:
         outcomes = []
         for item in kept:
-            if "error" in item:
-                outcomes.append(Outcome(error=error_from_dict(item["error"])))
-                continue
             try:
-                order = await self._orders.get(user_id, item["order"], refresh=False)
                 replaced = None
                 if item.get("replaced"):
                     replaced = await self._orders.get(user_id, item["replaced"], refresh=False)
+                if "error" in item:
+                    outcomes.append(
+                        Outcome(replaced=replaced, error=error_from_dict(item["error"]))
+                    )
+                    continue
+                order = await self._orders.get(user_id, item["order"], refresh=False)
                 outcomes.append(Outcome(order=order, replaced=replaced))
             except NotFound as error:
                 outcomes.append(Outcome(error=error))
@@ -185,10 +206,12 @@ class BatchService:
 
 
 def _kept(outcome: Outcome) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
     if outcome.error is not None:
-        return {"error": error_to_dict(outcome.error)}
-    assert outcome.order is not None  # noqa: S101 (an outcome has an order or an error)
-    kept: dict[str, Any] = {"order": outcome.order.id}
+        kept["error"] = error_to_dict(outcome.error)
+    else:
+        assert outcome.order is not None  # noqa: S101 (an outcome has an order or an error)
+        kept["order"] = outcome.order.id
     if outcome.replaced is not None:
         kept["replaced"] = outcome.replaced.id
     return kept

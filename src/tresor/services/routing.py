@@ -75,7 +75,11 @@ from tresor.services.ports import (
     RoutingStore,
     UnitOfWorkFactory,
 )
-from tresor.services.trading import Placement
+from tresor.services.trading import (
+    ROOM_FOR_DERIVED_KEYS,
+    Placement,
+    check_idempotency_key,
+)
 
 # how far past the worst level quoted a leg's limit goes by default (0.2 %), and at most (5 %)
 DEFAULT_ALLOWANCE = Decimal("0.002")
@@ -83,7 +87,6 @@ MAX_ALLOWANCE = Decimal("0.05")
 
 KEPT = Decimal("1e-18")  # the decimals the database keeps (NUMERIC(38, 18))
 KEY_LOCK_MS = 120_000  # an execution's handler that holds its key longer is taken for dead
-MAX_KEY_LENGTH = 240  # leaves room for ":leg<i>" within an order's 255
 Role = Literal["leg", "unused", "skipped"]
 
 
@@ -366,14 +369,17 @@ class RoutingService:
         return answer
 
     # -- executing ----------------------------------------------------------------------------
-    async def execute(self, user_id: str, quote_id: str, *, idempotency_key: str) -> Execution:
-        """Place every leg of the quote once for ``idempotency_key``.
+    async def execute(
+        self, user_id: str, quote_id: str, *, idempotency_key: str, source: str = "route"
+    ) -> Execution:
+        """Place every leg of the quote once for ``idempotency_key``; its orders say ``source``
+        placed them ("rule" for a rebalancing rule's trade).
 
         Raises: ValidationFailed (the key), NotFound (the quote, also another user's),
         IdempotencyKeyReused, IdempotencyInProgress, QuoteExpired, QuoteAlreadyExecuted.
         A leg's own failure is not raised: it is in its ``LegResult``.
         """
-        _check_key(idempotency_key)
+        check_idempotency_key(idempotency_key, room=ROOM_FOR_DERIVED_KEYS)
         quote = await self._store.quote(quote_id, user_id)
         if quote is None:
             raise NotFound("There is no such quote.")
@@ -392,7 +398,7 @@ class RoutingService:
             )
             raise
         results = await asyncio.gather(
-            *(self._place(quote, i, idempotency_key) for i in range(len(quote.legs)))
+            *(self._place(quote, i, idempotency_key, source) for i in range(len(quote.legs)))
         )
         execution = Execution(quote, tuple(results))
         await self._keys.finish_key(
@@ -416,7 +422,7 @@ class RoutingService:
         if not await self._store.mark_executed(quote.id, key=key, now_ms=now):
             raise QuoteAlreadyExecuted(details={"quote_id": quote.id})
 
-    async def _place(self, quote: RouteQuote, position: int, key: str) -> LegResult:
+    async def _place(self, quote: RouteQuote, position: int, key: str, source: str) -> LegResult:
         leg = quote.legs[position]
         request = OrderRequest(
             connection_id=leg.connection_id,
@@ -430,7 +436,7 @@ class RoutingService:
         )
         try:
             placed = await self._orders.place(
-                quote.user_id, request, idempotency_key=f"{key}:leg{position}", source="route"
+                quote.user_id, request, idempotency_key=f"{key}:leg{position}", source=source
             )
         except TresorError as error:
             return LegResult(position, leg, None, error)
@@ -568,11 +574,3 @@ def _kept_result(result: LegResult) -> dict[str, Any]:
         return {"order_id": result.order.id}
     assert result.error is not None  # noqa: S101 (a leg has an order or an error)
     return {"error": error_to_dict(result.error)}
-
-
-def _check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationFailed(
-            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
-            remedy="Send a unique value (a UUID, say) in Idempotency-Key with every execution.",
-        )

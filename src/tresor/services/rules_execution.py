@@ -191,7 +191,9 @@ class Router(Protocol):
         connection_ids: Sequence[str] | None = None,
     ) -> Quoted: ...
 
-    async def execute(self, user_id: str, quote_id: str, *, idempotency_key: str) -> Execution: ...
+    async def execute(
+        self, user_id: str, quote_id: str, *, idempotency_key: str, source: str = "route"
+    ) -> Execution: ...
 
 
 class RouterExecutor:
@@ -220,7 +222,9 @@ class RouterExecutor:
         """Raises: QuoteExpired, QuoteAlreadyExecuted, IdempotencyInProgress; the error of the
         legs when none could be placed; ExchangeTrouble while an order's outcome is unknown
         (executing again under the same key reads the orders again)."""
-        execution = await self._router.execute(user_id, ticket, idempotency_key=idempotency_key)
+        execution = await self._router.execute(
+            user_id, ticket, idempotency_key=idempotency_key, source="rule"
+        )
         if not execution.settled:
             raise ExchangeTrouble(
                 "The exchange has not answered for every order of this trade yet.",

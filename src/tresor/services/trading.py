@@ -104,6 +104,9 @@ TRACK_PARALLEL = 8  # orders followed at once by one tracking round
 RESEND_WITHIN_MS = 60_000  # an order the exchange never received is sent again until this old
 REFRESH_AFTER_MS = 1_000  # GET /v1/orders/{id} asks the exchange at most this often per order
 MAX_KEY_LENGTH = 255
+# a request placing several orders (a batch, a route) places each under its key with a suffix
+# ("#49", ":leg9"): its own key leaves this much room
+ROOM_FOR_DERIVED_KEYS = 15
 OPENED_KEYS = 1024  # trade keys kept opened (the connections trading most lately)
 # errors after which nothing reached the exchange: the key is forgotten, the request may be
 # sent again as it was
@@ -819,9 +822,12 @@ def _has_fills(records: list[Record]) -> bool:
     return any(isinstance(r, TradeRecord) for r in records)
 
 
-def check_idempotency_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+def check_idempotency_key(key: str, *, room: int = 0) -> None:
+    """Refuse a key that is empty, too long or not printable. ``room``: characters kept free
+    for the suffixes of the keys derived from it (a batch's or a route's orders)."""
+    longest = MAX_KEY_LENGTH - room
+    if not key or len(key) > longest or not key.isprintable():
         raise ValidationFailed(
-            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
-            remedy="Send a unique value (a UUID, say) in Idempotency-Key with every new order.",
+            f"The Idempotency-Key header must be 1 to {longest} printable characters.",
+            remedy="Send a unique value (a UUID, say) in Idempotency-Key with every new request.",
         )

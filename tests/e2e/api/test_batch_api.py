@@ -4,12 +4,13 @@ of the others, the batch idempotent as a whole; against the simulator on both da
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from tests.e2e.api.conftest import Api, Tenant, assert_problem, resting_order
-from tests.e2e.api.test_orders_api import exchange_orders, place, trading_connection
+from tests.e2e.api.test_orders_api import TRADE, exchange_orders, place, trading_connection
 
 
 async def batch(
@@ -106,3 +107,75 @@ async def test_another_users_orders_and_connections_are_not_found_inside_a_batch
     answer = await batch(api, await bob.headers(), operations)
     assert [r["status"] for r in answer.json()["results"]] == [404, 404, 404]
     assert [o["status"] for o in exchange_orders(api, account)] == ["NEW"]
+
+
+async def test_a_replacement_refused_after_its_cancel_still_shows_the_cancelled_order(
+    api: Api, alice: Tenant
+) -> None:
+    headers, connection, account = await trading_connection(api, alice)
+    order = (await place(api, headers, await resting_order(api, connection))).json()
+    operations = [{"op": "replace_order", "order_id": order["id"], "amount": "0.00001"}]
+    for answer in (
+        await batch(api, headers, operations, "batch-refused-replacement"),
+        await batch(api, headers, operations, "batch-refused-replacement"),  # replayed
+    ):
+        (result,) = answer.json()["results"]
+        assert result["status"] == 422
+        assert result["problem"]["rule"] == "min_notional"
+        assert result["replaced"]["id"] == order["id"]  # the cancel stands: said so
+        assert result["replaced"]["state"] == "canceled"
+        assert result["order"] is None
+    assert [o["status"] for o in exchange_orders(api, account)] == ["CANCELED"]
+
+
+async def test_a_partly_filled_order_is_replaced_by_what_was_left_of_it(
+    api: Api, alice: Tenant
+) -> None:
+    headers = await alice.headers()
+    account = api.sim.account({"USDT": "10000000"})  # a book level is worth ~100,000 USDT
+    trade = api.sim.key(account, TRADE)
+    api.secrets.update({trade["api_key"], trade["secret"]})
+    added = await api.add(headers, trade={"api_key": trade["api_key"], "secret": trade["secret"]})
+    connection = added.json()["id"]
+    depth = api.sim.http.get("/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 100}).json()
+    asks = [(Decimal(p), Decimal(q)) for p, q in depth["asks"]]
+    limit = (asks[0][0] * Decimal("1.001")).quantize(Decimal(1))
+    within = sum((q for p, q in asks if p <= limit), Decimal(0))
+    amount = (within * 2).quantize(Decimal("0.00001"))  # takes what is within, the rest rests
+    body = {
+        "connection_id": connection,
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "type": "limit",
+        "amount": str(amount),
+        "price": str(limit),
+    }
+    placed = await place(api, headers, body)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["state"] == "open", order
+    filled = Decimal(order["filled"])
+    assert 0 < filled < amount
+    lower = str((limit * Decimal("0.6")).quantize(Decimal(1)))
+    operations = [{"op": "replace_order", "order_id": order["id"], "price": lower}]
+    (result,) = (await batch(api, headers, operations)).json()["results"]
+    assert result["status"] == 201, result
+    left = amount - Decimal(result["replaced"]["filled"])  # as cancelled (it may have filled on)
+    assert 0 < left <= amount - filled
+    assert Decimal(result["order"]["amount"]) == left
+    assert result["order"]["source"] == "batch"
+    on_exchange = {o["clientOrderId"]: o for o in exchange_orders(api, account)}
+    placed = on_exchange[result["order"]["exchange_client_order_id"]]
+    assert Decimal(placed["origQty"]) == left
+
+
+async def test_a_batch_key_leaves_room_for_its_orders_keys(api: Api, alice: Tenant) -> None:
+    headers, connection, account = await trading_connection(api, alice)
+    operations = [{"op": "create_order", "order": await resting_order(api, connection)}]
+    too_long = await batch(api, headers, operations, "k" * 241)
+    assert_problem(too_long, 422, "validation_failed")
+    assert exchange_orders(api, account) == []
+    longest = await batch(api, headers, operations, "k" * 240)
+    (result,) = longest.json()["results"]
+    assert result["status"] == 201, result
+    assert result["order"]["source"] == "batch"

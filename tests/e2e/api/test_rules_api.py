@@ -315,6 +315,7 @@ async def test_a_rule_in_execute_mode_converges_to_its_targets_trading_each_trad
             assert trade["idempotency_key"] == f"rule:{rule['id']}:{entry['id']}:{trade['index']}"
             for order_id in trade["order_ids"]:
                 order = (await api.http.get(f"/v1/orders/{order_id}", headers=headers)).json()
+                assert order["source"] == "rule"
                 planned.append((order["exchange_client_order_id"], trade["side"], trade["symbol"]))
     on_exchange = api.sim.truth(account)["orders"]
     assert sorted(o["clientOrderId"] for o in on_exchange) == sorted(c for c, _, _ in planned)

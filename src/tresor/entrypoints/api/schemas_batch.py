@@ -68,7 +68,8 @@ class BatchCreate(BaseModel):
 
 class OperationResult(BaseModel):
     """One operation's result: ``status`` as the single request would have answered, the order
-    (and for replace_order the cancelled one), or the problem that stopped it."""
+    or the problem that stopped it; for replace_order, ``replaced`` is the order cancelled
+    (also when the replacement was then refused: the cancel stands)."""
 
     model_config = ConfigDict(title="BatchOperationResult")
 

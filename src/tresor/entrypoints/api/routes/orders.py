@@ -15,6 +15,7 @@ from tresor.domain.orders import OrderState
 from tresor.entrypoints.api.deps import Orders, TradeScope
 from tresor.entrypoints.api.params import ConnectionFilter
 from tresor.entrypoints.api.schemas_orders import OrderCreate, PlacedOrderList, PlacedOrderPublic
+from tresor.services.trading import MAX_KEY_LENGTH
 
 router = APIRouter(prefix="/v1/orders", tags=["trading"])
 
@@ -34,7 +35,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=255,
+        max_length=MAX_KEY_LENGTH,
         description="A unique value per new order (a UUID, say). Sending the same key and body "
         "again returns the same order; the same key with another body is refused.",
     ),

@@ -17,7 +17,7 @@ from tresor.entrypoints.api.schemas_routing import (
     RouteQuoteCreate,
     RouteQuotePublic,
 )
-from tresor.services.routing import MAX_KEY_LENGTH
+from tresor.services.trading import MAX_KEY_LENGTH, ROOM_FOR_DERIVED_KEYS
 
 router = APIRouter(prefix="/v1/route", tags=["routing"])
 
@@ -40,7 +40,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=MAX_KEY_LENGTH,
+        max_length=MAX_KEY_LENGTH - ROOM_FOR_DERIVED_KEYS,
         description="A unique value per execution (a UUID, say). Sending the same key and quote "
         "again returns the same execution and places nothing more.",
     ),

@@ -25,6 +25,7 @@ from tests.e2e.api.conftest import EGRESS_IP, Api, Tenant, assert_problem
 from tests.support.simclient import READ_ONLY, TRADE, SimAdmin
 from tresor.config import Settings
 from tresor.services.routing import RoutingPolicy
+from tresor.sim.rules import MARKET_DEPTH_LEVELS
 from tresor.sim.server import SimConfig, serve_in_thread
 
 SYMBOL = "EOS/USDT"
@@ -242,6 +243,18 @@ async def test_an_amount_deeper_than_either_book_is_split_and_executes_within_it
     trades = [t for a in accounts.values() for t in a.truth()["trades"]]
     assert sum((D(t["qty"]) for t in trades), D(0)) == filled
     assert sum((D(t["quoteQty"]) for t in trades), D(0)) == D(executed["cost"])
+    # Each venue executed exactly its leg as quoted: its amount, up to its limit (an IOC), on
+    # its book as it stood at that moment (the simulator's own market model, walked again
+    # here). So all that separates the executed average from the quoted one is the books'
+    # movement between the quote and the execution.
+    for account in accounts.values():
+        leg = legs[account.connection_id]
+        taken = fills(account)
+        assert taken, f"the leg on {account.venue} placed nothing"
+        (when,) = {t["time"] for t in taken}  # one IOC order, one moment
+        qty, cost = walk_asks(account, when, D(leg["amount"]), D(leg["limit_price"]))
+        assert sum((D(t["qty"]) for t in taken), D(0)) == qty
+        assert sum((D(t["quoteQty"]) for t in taken), D(0)) == cost
     # Every fill took a level of its venue's book as it was when it filled (from the best ask
     # then) and never beyond its leg's limit (an IOC); the quote walked the books from their
     # best ask quoted to those limits. So the executed and the quoted average differ by at
@@ -262,6 +275,19 @@ async def test_an_amount_deeper_than_either_book_is_split_and_executes_within_it
 
 def fills(account: Account) -> list[dict[str, Any]]:
     return list(account.truth()["trades"])
+
+
+def walk_asks(account: Account, time_ms: int, amount: Decimal, limit: Decimal) -> tuple[D, D]:
+    """What a buy of ``amount`` up to ``limit`` takes of the venue's book at ``time_ms`` (the
+    simulator's own model, at the depth its engine fills from): (quantity, cost)."""
+    _, asks = account.sim.app.sim.venue.market.book(SIM_SYMBOL, time_ms, MARKET_DEPTH_LEVELS)
+    qty = cost = D(0)
+    for price, level in asks:
+        if price > limit or qty >= amount:
+            break
+        take = min(level, amount - qty)
+        qty, cost = qty + take, cost + take * price
+    return qty, cost
 
 
 def best_ask_at(account: Account, time_ms: int) -> Decimal:

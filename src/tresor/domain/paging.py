@@ -97,6 +97,21 @@ def decode_key(listing: str, cursor: str) -> RecordKey:
     return (time, connection, part, item)
 
 
+def decode_time_id(listing: str, cursor: str) -> tuple[int, str]:
+    """The keyset of a cursor over items ordered by (time, id), newest first (placed orders).
+
+    Raises:
+        ValidationFailed: the cursor is not one ``listing`` gave.
+    """
+    parts = _parts(listing, cursor)
+    if len(parts) != 2:
+        raise _bad(listing)
+    time, item = parts
+    if not (isinstance(time, int) and _int(time) and isinstance(item, str) and _text(item)):
+        raise _bad(listing)
+    return (time, item)
+
+
 def decode_id(listing: str, cursor: str) -> int:
     """The id of an id-ordered cursor (request log, events).
 

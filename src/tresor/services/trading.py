@@ -82,6 +82,7 @@ from tresor.domain.orders import (
     PlacedOrder,
     exchange_client_id,
 )
+from tresor.domain.paging import Listing, decode_time_id, encode
 from tresor.domain.records import Record, TradeRecord
 from tresor.services.ports import (
     Clock,
@@ -103,6 +104,7 @@ TRACK_INTERVAL_MS = 5_000  # how often an order that is not final is looked at
 TRACK_PARALLEL = 8  # orders followed at once by one tracking round
 RESEND_WITHIN_MS = 60_000  # an order the exchange never received is sent again until this old
 REFRESH_AFTER_MS = 1_000  # GET /v1/orders/{id} asks the exchange at most this often per order
+ORDERS_LISTING = "placed_orders"  # the tag of this listing's cursors
 MAX_KEY_LENGTH = 255
 # a request placing several orders (a batch, a route) places each under its key with a suffix
 # ("#49", ":leg9"): its own key leaves this much room
@@ -597,18 +599,26 @@ class OrderService:
         *,
         states: tuple[OrderState, ...] = (),
         connection_id: str | None = None,
+        cursor: str | None = None,
         limit: int = 100,
-    ) -> list[PlacedOrder]:
-        """The user's orders, newest first (in ``states`` when given).
+    ) -> Listing[PlacedOrder]:
+        """A page of the user's orders, newest first (in ``states`` when given), from
+        ``cursor`` (the previous page's ``next_cursor``).
 
-        Raises: NotFound (``connection_id`` is not one of the user's connections)."""
+        Raises: NotFound (``connection_id`` is not one of the user's connections),
+        ValidationFailed (a cursor this listing did not give)."""
+        before = None if cursor is None else decode_time_id(ORDERS_LISTING, cursor)
         if connection_id is not None:
             async with self._uow(read_only=True) as uow:
                 if await uow.connections.get(connection_id, user_id) is None:
                     raise NotFound("There is no such connection.")
-        return await self._store.orders(
-            user_id, states=states, connection_id=connection_id, limit=limit
+        found = await self._store.orders(
+            user_id, states=states, connection_id=connection_id, before=before, limit=limit + 1
         )
+        if len(found) <= limit:
+            return Listing(tuple(found), None)
+        last = found[limit - 1]
+        return Listing(tuple(found[:limit]), encode(ORDERS_LISTING, last.created_ms, last.id))
 
     async def cancel(self, user_id: str, order_id: str) -> PlacedOrder:
         """Cancel an open order.

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from tresor.domain.errors import TresorError, ValidationFailed, error_from_dict, error_to_dict
 from tresor.domain.order_rules import MarketRules
 from tresor.domain.orders import OrderRequest, OrderState, PlacedOrder
+from tresor.domain.paging import Listing
 from tresor.services.ports.desk import TradeDesk
 from tresor.services.trading import OrderService, Placement
 
@@ -194,8 +195,9 @@ class Orders(Protocol):
         *,
         states: tuple[OrderState, ...] = (),
         connection_id: str | None = None,
+        cursor: str | None = None,
         limit: int = 100,
-    ) -> list[PlacedOrder]: ...
+    ) -> Listing[PlacedOrder]: ...
 
 
 class RemoteOrders:
@@ -216,10 +218,11 @@ class RemoteOrders:
         *,
         states: tuple[OrderState, ...] = (),
         connection_id: str | None = None,
+        cursor: str | None = None,
         limit: int = 100,
-    ) -> list[PlacedOrder]:
+    ) -> Listing[PlacedOrder]:
         return await self._local.list(
-            user_id, states=states, connection_id=connection_id, limit=limit
+            user_id, states=states, connection_id=connection_id, cursor=cursor, limit=limit
         )
 
     async def _call(self, request: dict[str, Any]) -> dict[str, Any]:

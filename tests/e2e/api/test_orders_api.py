@@ -343,3 +343,28 @@ async def test_a_trade_key_revoked_while_an_order_rests_is_shown_when_the_cancel
     assert_problem(refused, 422, "key_refused")
     assert [o["status"] for o in exchange_orders(api, account)] == ["NEW"]
     await _shown_invalid(api, headers, connection)
+
+
+async def test_open_orders_are_listed_a_page_at_a_time(api: Api, alice: Tenant) -> None:
+    headers, connection, _ = await trading_connection(api, alice)
+    body = await resting_order(api, connection)
+    placed = [(await place(api, headers, body)).json()["id"] for _ in range(5)]
+    seen: list[str] = []
+    created: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = await api.http.get("/v1/orders/open", params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        seen += [o["id"] for o in page.json()["items"]]
+        created += [o["created_ms"] for o in page.json()["items"]]
+        pages += 1
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert sorted(seen) == sorted(placed)  # each once
+    assert created == sorted(created, reverse=True)  # newest first
+    made_up = await api.http.get("/v1/orders/open", params={"cursor": "abc"}, headers=headers)
+    assert_problem(made_up, 422, "validation_failed")

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, select, update
+from sqlalchemy import Select, Table, and_, bindparam, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -512,9 +512,12 @@ class SqlTradingStore(SqlStoreBase):
         *,
         states: Sequence[OrderState] = (),
         connection_id: str | None = None,
+        before: tuple[int, str] | None = None,
         limit: int = 100,
     ) -> list[PlacedOrder]:
         stmt = select(ORDERS).where(ORDERS.c.user_id == user_id)
+        if before is not None:
+            stmt = stmt.where(tuple_(ORDERS.c.created_ms, ORDERS.c.id) < tuple_(*before))
         if states:
             stmt = stmt.where(ORDERS.c.state.in_([s.value for s in states]))
         if connection_id is not None:

@@ -143,3 +143,4 @@ class PlacedOrderPublic(BaseModel):
 
 class PlacedOrderList(BaseModel):
     items: list[PlacedOrderPublic]
+    next_cursor: str | None = None

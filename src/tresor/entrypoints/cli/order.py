@@ -180,7 +180,16 @@ def list_orders(
         if connection is not None:
             connection_id = (await find_connection(rt, user, connection)).id
         states = () if everything else OPEN
-        return await rt.container.orders.list(owner.id, states=states, connection_id=connection_id)
+        found: list[PlacedOrder] = []
+        cursor = None
+        while True:  # every page
+            page = await rt.container.orders.list(
+                owner.id, states=states, connection_id=connection_id, cursor=cursor, limit=500
+            )
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
 
     orders = run(job)
     if not orders and not as_json:

@@ -156,9 +156,11 @@ class TradingStore(Protocol):
         *,
         states: Sequence[OrderState] = (),
         connection_id: str | None = None,
+        before: tuple[int, str] | None = None,
         limit: int = 100,
     ) -> list[PlacedOrder]:
-        """The user's orders, newest first, in ``states`` when given."""
+        """The user's orders, newest first (by creation, then id), in ``states`` when given;
+        with ``before`` (created_ms, id), only those after it in that order."""
         ...
 
     async def to_track(self, *, checked_before_ms: int, limit: int) -> list[PlacedOrder]:

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Header, Response
 
 from tresor.domain.orders import OrderState
 from tresor.entrypoints.api.deps import Orders, TradeScope
-from tresor.entrypoints.api.params import ConnectionFilter
+from tresor.entrypoints.api.params import ConnectionFilter, Cursor, Limit
 from tresor.entrypoints.api.schemas_orders import OrderCreate, PlacedOrderList, PlacedOrderPublic
+from tresor.services.portfolio import DEFAULT_LIMIT
 from tresor.services.trading import MAX_KEY_LENGTH
 
 router = APIRouter(prefix="/v1/orders", tags=["trading"])
@@ -75,12 +76,21 @@ async def place_order(
 
 @router.get("/open", response_model=PlacedOrderList, responses=ERRORS)
 async def open_orders(
-    who: TradeScope, service: Orders, connection_id: ConnectionFilter = None
+    who: TradeScope,
+    service: Orders,
+    connection_id: ConnectionFilter = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> PlacedOrderList:
     """The orders Tresor placed that are not final (pending, unknown or open), newest first,
-    as last known (the tracker refreshes them every few seconds)."""
-    found = await service.list(who.user_id, states=OPEN_STATES, connection_id=connection_id)
-    return PlacedOrderList(items=[PlacedOrderPublic.of(o) for o in found])
+    as last known (the tracker refreshes them every few seconds); a page at a time (``limit``,
+    then ``cursor`` = the previous page's ``next_cursor``)."""
+    page = await service.list(
+        who.user_id, states=OPEN_STATES, connection_id=connection_id, cursor=cursor, limit=limit
+    )
+    return PlacedOrderList(
+        items=[PlacedOrderPublic.of(o) for o in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/{order_id}", response_model=PlacedOrderPublic, responses=ERRORS)

@@ -1,32 +1,52 @@
 """The never-twice proof (issue 5): with the simulator losing answers to order requests
-(executed then a 5xx, or executed then no answer at all), refusing them with 5xx, or hanging
-without executing them, a long series of orders, each retried by its client with the same
-Idempotency-Key, leaves exactly one order per key on the exchange, and Tresor's view of every
-order (its state, fills and ids) equals the exchange's ground truth."""
+(executed then a 5xx, or executed then no answer at all), refusing them with 5xx, hanging
+without executing them, or carrying them out only after Tresor gave up waiting for the answer,
+a long series of orders, each sent again by its client with the same Idempotency-Key while
+Tresor answers 5xx (its reads before the order failed) or 202 (the outcome is not known yet),
+leaves exactly one order per key on the exchange, and Tresor's view of every order (its state,
+fills and ids) equals the exchange's ground truth."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from tests.e2e.api.conftest import Api, ApiFactory, Tenant
+from tresor.domain.orders import RECV_WINDOW_MS
 
 TRADE = {"enableReading": True, "enableSpotAndMarginTrading": True}
 ORDERS = 24
 CLIENT_RETRIES = 3
+RETRY_PAUSE_S = 0.5
+EXCHANGE_TIMEOUT_MS = 1500  # how long Tresor waits for the exchange's answer to one request
+# on the order path (POST, and the lookup GET) and on the balance read before an order: a failed
+# read makes Tresor answer 503 (nothing sent), which its client sends again with the same key.
+# Seed 15 fails the first request these faults meet with a 5xx, and that request is a balance
+# read (no order is sent before one), so at least one client is answered 503.
 FAULTS = {
     "lost_response": {"share": 0.25, "mode": "5xx"},
     "error_5xx": {"share": 0.15},
     "hang": {"share": 0.1, "seconds": 5},
-    "paths": ["/api/v3/order"],
-    "seed": 11,
+    "paths": ["/api/v3/order", "/api/v3/account"],
+    "seed": 15,
 }
+# seed 8 loses the answer to the first request these faults meet, a balance read (as above)
 LOST_BY_TIMEOUT = {
     "lost_response": {"share": 0.3, "mode": "timeout", "seconds": 5},
+    "paths": ["/api/v3/order", "/api/v3/account"],
+    "seed": 8,
+}
+# executed, but only after Tresor's request timed out: looking the order up at once would not
+# find it, and sending it again would place it twice. The delay stays within the receive
+# window, so a real exchange would still accept such a request.
+DELAY_MS = 2 * EXCHANGE_TIMEOUT_MS
+EXECUTED_LATE = {
+    "latency": {"share": 0.5, "ms": DELAY_MS},
     "paths": ["/api/v3/order"],
-    "seed": 5,
+    "seed": 3,
 }
 
 
@@ -59,19 +79,31 @@ def _body(connection: str, i: int, prices: dict[str, Decimal]) -> dict[str, Any]
 
 
 async def _client(api: Api, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-    """A client that retries its request with the same key until it gets an order (at most
-    ``CLIENT_RETRIES`` times after a failure)."""
+    """A client as a careful one is written: it sends its order under a new Idempotency-Key,
+    and sends it again under the same key, after a pause, while Tresor answers 5xx or 202 (the
+    outcome not known yet), at most ``CLIENT_RETRIES`` times. Its last answer, and the status
+    of every answer it got."""
     key = secrets.token_hex(8)
-    answer = None
-    for _ in range(1 + CLIENT_RETRIES):
+    statuses: list[int] = []
+    ids: set[str] = set()  # the orders its answers named
+    while True:
         answer = await api.http.post(
             "/v1/orders", json=body, headers={**headers, "Idempotency-Key": key}
         )
-        if answer.status_code in (200, 201, 202):
+        statuses.append(answer.status_code)
+        if answer.status_code in (201, 202):
+            ids.add(answer.json()["id"])
+        again = answer.status_code == 202 or answer.status_code >= 500
+        if not again or len(statuses) > CLIENT_RETRIES:
             break
-        await asyncio.sleep(0.5)
-    assert answer is not None
-    return {"key": key, "status": answer.status_code, "body": answer.json()}
+        await asyncio.sleep(RETRY_PAUSE_S)
+    assert len(ids) <= 1, f"one key, several orders: {ids}"
+    return {"key": key, "status": answer.status_code, "body": answer.json(), "statuses": statuses}
+
+
+def _retries_after(results: list[dict[str, Any]], failed: Callable[[int], bool]) -> int:
+    """How many requests were sent again after an answer ``failed`` says yes to."""
+    return sum(failed(status) for r in results for status in r["statuses"][:-1])
 
 
 def _prices(api: Api) -> dict[str, Decimal]:
@@ -84,8 +116,10 @@ def _prices(api: Api) -> dict[str, Decimal]:
     return found
 
 
-async def _series(api_factory: ApiFactory, faults: dict[str, Any]) -> None:
-    api = await api_factory(exchange_timeout_ms=1500)
+async def _series(api_factory: ApiFactory, faults: dict[str, Any]) -> list[dict[str, Any]]:
+    """Place ``ORDERS`` orders under ``faults`` and check the outcome against the exchange's
+    ground truth; what each client got."""
+    api = await api_factory(exchange_timeout_ms=EXCHANGE_TIMEOUT_MS)
     tenant = await api.tenant("alice", "read,trade,admin")
     headers, connection, account = await _connection(api, tenant)
     prices = _prices(api)
@@ -108,7 +142,8 @@ async def _series(api_factory: ApiFactory, faults: dict[str, Any]) -> None:
         on_exchange.setdefault(order["clientOrderId"], []).append(order)
     placed = [r for r in results if r["status"] in (201, 202)]
     assert len(placed) == ORDERS, [r for r in results if r["status"] not in (201, 202)]
-    assert all(len(found) == 1 for found in on_exchange.values()), "an order placed twice"
+    twice = {key: len(found) for key, found in on_exchange.items() if len(found) > 1}
+    assert not twice, f"orders placed more than once (client order id: times): {twice}"
 
     faults_seen = 0
     for result in placed:
@@ -131,15 +166,30 @@ async def _series(api_factory: ApiFactory, faults: dict[str, Any]) -> None:
         [r for r in placed if r["body"]["exchange_client_order_id"] in on_exchange]
     )
     assert faults_seen > 0, "the faults never struck: the proof proves nothing"
+    return results
 
 
 async def test_lost_and_refused_answers_never_place_an_order_twice(
     api_factory: ApiFactory,
 ) -> None:
-    await _series(api_factory, FAULTS)
+    results = await _series(api_factory, FAULTS)
+    # clients really sent their requests again under their keys
+    assert _retries_after(results, lambda status: status >= 500) > 0
 
 
 async def test_answers_lost_by_timeout_never_place_an_order_twice(
     api_factory: ApiFactory,
 ) -> None:
-    await _series(api_factory, LOST_BY_TIMEOUT)
+    results = await _series(api_factory, LOST_BY_TIMEOUT)
+    assert _retries_after(results, lambda status: status >= 500) > 0
+
+
+async def test_orders_carried_out_after_tresor_stopped_waiting_are_never_placed_twice(
+    api_factory: ApiFactory,
+) -> None:
+    """The exchange carries out delayed order requests after Tresor's request timed out: Tresor
+    looks such an order up only once the request can no longer be accepted, so it finds the
+    order instead of sending it again."""
+    assert EXCHANGE_TIMEOUT_MS < DELAY_MS < RECV_WINDOW_MS, "not a delay this test is about"
+    results = await _series(api_factory, EXECUTED_LATE)
+    assert _retries_after(results, lambda status: status == 202) > 0

@@ -202,7 +202,7 @@ async def latency(
 
 # the steps of a placement, timed with --steps: (object's name in ``steps_of``, method)
 STEPS = (
-    ("orders", "_open_trader"),
+    ("exchange", "_open_trader"),
     ("store", "trade_connection"),
     ("store", "open_order"),
     ("store", "settle"),
@@ -222,11 +222,12 @@ def timed_steps(runtime: Runtime) -> dict[str, list[float]]:
     the durations, by step, as they come. The trader's ``place`` (the exchange call) is timed
     through the gateway that opens the traders."""
     orders = runtime.container.orders
+    exchange = orders._exchange  # private: this is a probe
     objects = {
-        "orders": orders,
-        "store": orders._store,  # private: this is a probe
+        "exchange": exchange,
+        "store": orders._store,
         "records": getattr(orders, "_records", None),
-        "gateway": orders._gateway,
+        "gateway": exchange._gateway,
     }
     found: dict[str, list[float]] = {}
 

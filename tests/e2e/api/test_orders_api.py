@@ -368,3 +368,33 @@ async def test_open_orders_are_listed_a_page_at_a_time(api: Api, alice: Tenant) 
     assert created == sorted(created, reverse=True)  # newest first
     made_up = await api.http.get("/v1/orders/open", params={"cursor": "abc"}, headers=headers)
     assert_problem(made_up, 422, "validation_failed")
+
+
+async def test_a_request_repeated_after_a_202_learns_the_orders_outcome(
+    api: Api, alice: Tenant
+) -> None:
+    """The answer to the order and the lookup after it were both lost: 202, state unknown.
+    The client sends the same request with the same key again: Tresor asks the exchange (the
+    order is not sent again) and answers with what it says."""
+    headers, connection, account = await trading_connection(api, alice)
+    body = {
+        "connection_id": connection,
+        "symbol": "BTC/USDT",
+        "side": "buy",
+        "type": "market",
+        "amount": "0.001",
+    }
+    api.sim.faults(lost_response={"share": 1.0, "mode": "5xx"}, paths=["/api/v3/order"])
+    try:
+        lost = await place(api, headers, body, "key-after-202")
+    finally:
+        api.sim.clear_faults()
+    assert lost.status_code == 202, lost.text
+    assert lost.json()["state"] == "unknown"
+    await asyncio.sleep(1.1)  # an order is asked about at most once a second
+    again = await place(api, headers, body, "key-after-202")
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == lost.json()["id"]
+    assert again.json()["state"] == "closed"
+    assert [o["status"] for o in exchange_orders(api, account)] == ["FILLED"]

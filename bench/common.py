@@ -145,12 +145,13 @@ class InProcessApi:
 
 @contextlib.asynccontextmanager
 async def in_process_api(
-    sim_url: str, *, scopes: str, max_connections: int
+    sim_url: str, *, scopes: str, max_connections: int, endpoint: dict[str, Any] | None = None
 ) -> AsyncIterator[InProcessApi]:
+    """``endpoint``: more of the simulator's endpoint settings (``weight_per_minute`` ...)."""
     with tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(
             data_dir=Path(data_dir),
-            endpoints={"sim": {"exchange": "binance", "url": sim_url}},
+            endpoints={"sim": {"exchange": "binance", "url": sim_url, **(endpoint or {})}},
             max_connections_per_user=max_connections,
         )
         runtime = await build_runtime(settings)

@@ -1,5 +1,6 @@
 """The checks before an order is sent (``OrderService.place``): the market's own rules
-(domain/order_rules.py) and the free balance, read with the connection's trade key.
+(domain/order_rules.py), the free balance, read with the connection's trade key, and room in
+the key's order budget.
 
 A free balance read from the exchange is trusted for ``FREE_TTL_MS``, less what the orders
 placed since then may take; an order it seems too small for is checked again against a fresh
@@ -53,7 +54,8 @@ class PreTradeChecks:
         right before its first send (that send counted, at the time of the check's end), and
         what it takes of the free balance: (asset, amount).
 
-        Raises: the OrderRefused kinds, UnknownSymbol, and what asking the exchange raised."""
+        Raises: the OrderRefused kinds, UnknownSymbol, RateBudgetExhausted (no room for the
+        order in time), and what asking the exchange raised."""
         user_id = connection.user_id
         rules = await trader.rules(request.symbol)
         spend = rules.quote if request.side == "buy" else rules.base
@@ -77,6 +79,9 @@ class PreTradeChecks:
             await check(await self.free_balance(trader, connection.id, spend))
         except InsufficientFunds:  # maybe a stale figure: ask the exchange before refusing
             await check(await self.free_balance(trader, connection.id, spend, fresh=True))
+        # the last check: the key's order budget (refused now, nothing written for it, rather
+        # than after the order is stored)
+        await trader.order_room()
         needed = request.amount if request.side == "sell" else request.amount * (reference or 0)
         now = self._now()
         order = PlacedOrder(

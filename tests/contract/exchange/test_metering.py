@@ -201,3 +201,30 @@ async def test_too_many_orders_blocks_the_key_s_orders_not_the_ip_weight(
         await budget.acquire([plan.bucket("ip")], 1, timeout=0)  # not blocked
         assert (await client.binance_raw("account", {}))["balances"]
     assert [c.error_code for c in log.calls if c.status == 429] == ["-1015"]
+
+
+async def test_an_order_the_key_s_budget_cannot_send_in_time_is_refused_before_any_work(
+    slow_orders: SimAdmin, metered: tuple[CcxtGateway, InMemoryRateBudget, ListLog]
+) -> None:
+    """The trading path looks at the key's order budget before it stores an order: with the
+    window's orders spent and more than the trading wait (2 s) left of it, ``order_room``
+    refuses at once, charging and sending nothing; with room, it lets the order go."""
+    gateway, budget, log = metered
+    key = slow_orders.key(slow_orders.account({"USDT": "100000"}))
+    target = ExchangeTarget("binance", "slow", slow_orders.url, orders_per_10s=5)
+    plan = binance_plan(target, ip="203.0.113.7", key_id="c1")
+    left = 10.0 - time.time() % 10.0
+    if left < 6.0:  # the orders below must leave more than 2 s of their window
+        await asyncio.sleep(left + 0.05)
+    trading = await gateway.trading_client(target, credentials(key), connection_id="c1")
+    try:
+        await trading.order_room()  # room: nothing said
+        assert await _low_buys(trading, 4) == ["ok"] * 4
+        sent = len(log.calls)
+        with pytest.raises(RateBudgetExhausted) as refused:
+            await trading.order_room()
+        assert refused.value.details["bucket"] == plan.bucket("orders_10s").key
+        assert len(log.calls) == sent  # nothing sent
+        assert await budget.used(plan.bucket("orders_10s")) == 4  # nothing charged
+    finally:
+        await trading.close()

@@ -119,6 +119,29 @@ async def test_no_room_now_says_when_the_full_bucket_has_room_again(budget: Rate
     assert await budget.used(window) == 100
 
 
+async def test_room_after_tells_the_wait_acquire_would_have_and_charges_nothing(
+    budget: RateBudget,
+) -> None:
+    ip, orders = (
+        weight_bucket(window=LONG),
+        Bucket("binance:key:abc:orders", limit=10, window_seconds=LONG),
+    )
+    await next_window(LONG)
+    assert await budget.room_after([ip, orders], 10) == (0.0, None)
+    assert (await budget.used(ip), await budget.used(orders)) == (0, 0)
+    await budget.acquire([orders], 10)
+    wait, full = await budget.room_after([ip, orders], 1)
+    rest_of_window = LONG - time.time() % LONG
+    assert full == orders.key
+    assert rest_of_window - 0.05 <= wait <= rest_of_window + 0.05
+    assert await budget.room_after([ip], 100) == (0.0, None)  # the other has room
+    await budget.block(ip, 0.5)
+    wait, full = await budget.room_after([ip], 1)
+    assert full == ip.key
+    assert 0.3 <= wait <= 0.5
+    assert (await budget.used(ip), await budget.used(orders)) == (0, 10)
+
+
 @pytest.mark.parametrize("weight", [101, -1])
 async def test_a_weight_that_can_never_fit_is_a_programming_error(
     budget: RateBudget, weight: int

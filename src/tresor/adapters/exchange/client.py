@@ -191,7 +191,7 @@ class ExchangeClient:
     ``async with``) to release its HTTP session and forget its secrets.
     """
 
-    __slots__ = ("_closed", "_egress_ips", "_ex", "_redactor", "_secrets", "exchange")
+    __slots__ = ("_closed", "_egress_ips", "_ex", "_meter", "_redactor", "_secrets", "exchange")
 
     def __init__(
         self,
@@ -200,8 +200,10 @@ class ExchangeClient:
         exchange: str,
         egress_ips: Sequence[str] = (),
         redactor: SecretRedactor | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self._ex = ex
+        self._meter = meter
         self.exchange = exchange
         self._egress_ips = tuple(egress_ips)
         self._redactor = redactor
@@ -228,7 +230,9 @@ class ExchangeClient:
         ex = build_ccxt(target, credentials, timeout_ms=timeout_ms, verbose=verbose, http=http)
         if meter is not None:
             meter.install(ex)
-        return cls(ex, exchange=target.exchange, egress_ips=egress_ips, redactor=redactor)
+        return cls(
+            ex, exchange=target.exchange, egress_ips=egress_ips, redactor=redactor, meter=meter
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -415,6 +419,14 @@ class ExchangeClient:
     def precision_mode(self) -> int:
         """ccxt's ``precisionMode`` of the exchange (how its markets' precisions read)."""
         return int(self._ex.precisionMode)
+
+    async def order_room(self) -> None:
+        """Refuse at once, before any work for it, an order the key's order budget could not
+        send in time (see ``Meter.order_room``).
+
+        Raises: RateBudgetExhausted."""
+        if self._meter is not None:
+            await self._meter.order_room()
 
     async def create_order(
         self,

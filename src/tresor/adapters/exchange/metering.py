@@ -47,7 +47,7 @@ from tresor.adapters.exchange.weights import (
     binance_orders,
     binance_weight,
 )
-from tresor.domain.errors import ValidationFailed
+from tresor.domain.errors import RateBudgetExhausted, ValidationFailed
 from tresor.domain.ratelimits import Bucket
 from tresor.domain.records import ExchangeCall
 from tresor.services.ports import RateBudget, RequestLog
@@ -203,6 +203,19 @@ class Meter:
         await self.budget.acquire([bucket], weight, timeout=self.acquire_timeout)
         if order_buckets:
             await self.budget.acquire(order_buckets, orders, timeout=self.acquire_timeout)
+
+    async def order_room(self) -> None:
+        """Whether the key's order buckets can take one more order before ``acquire_timeout``
+        (a look: nothing is charged; the order is charged when it is sent). Where the
+        exchange counts no orders apart (not Binance), there is nothing to look at.
+
+        Raises: RateBudgetExhausted, as sending the order would after its wait."""
+        if not self.exact_weights:
+            return
+        buckets = [self.plan.bucket(name) for name in ORDER_BUCKETS]
+        wait, full = await self.budget.room_after(buckets, 1)
+        if full is not None and wait > self.acquire_timeout:
+            raise RateBudgetExhausted(bucket=full, timeout=self.acquire_timeout, retry_after=wait)
 
     async def _throttle(self, cost: Any = None) -> None:
         """ccxt's throttle hook (non-Binance exchanges): charge ccxt's cost for the call."""

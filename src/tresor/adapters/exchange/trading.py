@@ -97,6 +97,9 @@ class CcxtTrader:
             raise ExchangeUnavailable("The exchange gave no price for this market just now.")
         return _dec(price)
 
+    async def order_room(self) -> None:
+        await self._client.order_room()
+
     async def place(
         self,
         *,

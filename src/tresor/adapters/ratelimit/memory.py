@@ -58,11 +58,25 @@ class InMemoryRateBudget:
                 raise RateBudgetExhausted(bucket=full, timeout=timeout or 0.0, retry_after=wait)
             await self._sleep(wait)
 
+    async def room_after(self, buckets: Sequence[Bucket], weight: int) -> tuple[float, str | None]:
+        return self._room(buckets, weight, self._clock())
+
     def _try_charge(
         self, buckets: Sequence[Bucket], weight: int, now: float
     ) -> tuple[float, str | None]:
         """Charge every bucket and return ``(0, None)``, or charge none and return how long to
         wait before trying again and the key of a bucket without room."""
+        wait, full = self._room(buckets, weight, now)
+        if full is not None:
+            return wait, full
+        for bucket in buckets:
+            index = bucket.window_index(now)
+            self._counts[bucket.key] = (index, self._count(bucket.key, index) + weight)
+        return 0.0, None
+
+    def _room(self, buckets: Sequence[Bucket], weight: int, now: float) -> tuple[float, str | None]:
+        """``(0, None)`` when every bucket has room for ``weight`` now, else how long to wait
+        and the key of a bucket without room."""
         wait = 0.0
         full: str | None = None
         for bucket in buckets:
@@ -72,12 +86,7 @@ class InMemoryRateBudget:
             index = bucket.window_index(now)
             if self._count(bucket.key, index) + weight > bucket.limit:
                 wait, full = max(wait, bucket.window_end(index) - now + _SLACK), bucket.key
-        if full is not None:
-            return wait, full
-        for bucket in buckets:
-            index = bucket.window_index(now)
-            self._counts[bucket.key] = (index, self._count(bucket.key, index) + weight)
-        return 0.0, None
+        return wait, full
 
     def _count(self, key: str, index: int) -> int:
         counted = self._counts.get(key)

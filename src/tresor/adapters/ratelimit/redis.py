@@ -31,9 +31,9 @@ local function window_key(base, window)
 end
 """
 
-# KEYS: bucket keys. ARGV: weight, then limit and window (us) of each bucket.
-# Returns {0, 0} when charged, else {microseconds to wait, 1-based index of a full bucket}.
-_ACQUIRE = (
+# KEYS: bucket keys. ARGV: weight, then limit and window (us) of each bucket. Finds whether
+# every bucket has room (``wait``, ``full``); the window key and time left of each in ``charge``.
+_ROOM = (
     _NOW
     + """
 local weight = tonumber(ARGV[1])
@@ -57,6 +57,14 @@ end
 if full > 0 then
   return {math.max(wait, 1), full}
 end
+"""
+)
+# Returns {0, 0} when room was found and charged, else {microseconds to wait, 1-based index of
+# a full bucket}; ``_ROOM_ONLY`` the same without charging.
+_ROOM_ONLY = _ROOM + "return {0, 0}\n"
+_ACQUIRE = (
+    _ROOM
+    + """
 for i, c in ipairs(charge) do
   redis.call('INCRBY', c[1], weight)
   redis.call('PEXPIRE', c[1], math.ceil(c[2] / 1000) + 1000)
@@ -112,6 +120,7 @@ class RedisRateBudget:
         self._prefix = prefix
         self._in_flight = asyncio.Semaphore(max_calls_in_flight)
         self._acquire = redis_client.register_script(_ACQUIRE)
+        self._room = redis_client.register_script(_ROOM_ONLY)
         self._observe = redis_client.register_script(_OBSERVE)
         self._block = redis_client.register_script(_BLOCK)
         self._used = redis_client.register_script(_USED)
@@ -136,10 +145,7 @@ class RedisRateBudget:
             bucket.check_weight(weight)
         if not buckets:
             return
-        keys = [self._key(bucket) for bucket in buckets]
-        args: list[int] = [weight]
-        for bucket in buckets:
-            args += [bucket.limit, bucket.window_us]
+        keys, args = self._script_args(buckets, weight)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
@@ -155,6 +161,24 @@ class RedisRateBudget:
                     bucket=buckets[full - 1].key, timeout=timeout or 0.0, retry_after=wait
                 )
             await asyncio.sleep(wait)
+
+    async def room_after(self, buckets: Sequence[Bucket], weight: int) -> tuple[float, str | None]:
+        if not buckets:
+            return 0.0, None
+        keys, args = self._script_args(buckets, weight)
+        async with self._in_flight:
+            answer: Any = await self._room(keys=keys, args=args)
+        wait_us, full = int(answer[0]), int(answer[1])
+        if full == 0:
+            return 0.0, None
+        return wait_us / MICROSECONDS, buckets[full - 1].key
+
+    def _script_args(self, buckets: Sequence[Bucket], weight: int) -> tuple[list[str], list[int]]:
+        keys = [self._key(bucket) for bucket in buckets]
+        args: list[int] = [weight]
+        for bucket in buckets:
+            args += [bucket.limit, bucket.window_us]
+        return keys, args
 
     async def observe(self, bucket: Bucket, used: int) -> None:
         async with self._in_flight:

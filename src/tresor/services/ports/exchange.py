@@ -44,6 +44,12 @@ class RateBudget(Protocol):
         """
         ...
 
+    async def room_after(self, buckets: Sequence[Bucket], weight: int) -> tuple[float, str | None]:
+        """How long until every bucket has room for ``weight`` (as ``acquire`` would wait; a
+        block counts), and the key of a bucket without room now: ``(0.0, None)`` when there is
+        room now. Charges nothing: a look before work that would end in ``acquire``."""
+        ...
+
     async def observe(self, bucket: Bucket, used: int) -> None:
         """Reconcile with the exchange's own count (``X-MBX-USED-WEIGHT-1M``): the current
         window's count becomes the larger of ours and ``used``."""

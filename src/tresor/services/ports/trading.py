@@ -216,6 +216,13 @@ class Trader(Protocol):
         """The order's trades."""
         ...
 
+    async def order_room(self) -> None:
+        """Refuse an order the key's order budget could not send in time, before anything is
+        written for it (it is charged when sent).
+
+        Raises: RateBudgetExhausted."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -10,7 +10,12 @@ from typing import Any
 import httpx
 
 from tests.e2e.api.conftest import Api, Tenant, assert_problem, resting_order
-from tests.e2e.api.test_orders_api import TRADE, exchange_orders, place, trading_connection
+from tests.e2e.api.test_orders_api import (
+    exchange_orders,
+    place,
+    trade_only_connection,
+    trading_connection,
+)
 
 
 async def batch(
@@ -131,12 +136,8 @@ async def test_a_replacement_refused_after_its_cancel_still_shows_the_cancelled_
 async def test_a_partly_filled_order_is_replaced_by_what_was_left_of_it(
     api: Api, alice: Tenant
 ) -> None:
-    headers = await alice.headers()
-    account = api.sim.account({"USDT": "10000000"})  # a book level is worth ~100,000 USDT
-    trade = api.sim.key(account, TRADE)
-    api.secrets.update({trade["api_key"], trade["secret"]})
-    added = await api.add(headers, trade={"api_key": trade["api_key"], "secret": trade["secret"]})
-    connection = added.json()["id"]
+    # a book level is worth ~100,000 USDT
+    headers, connection, account, _ = await trade_only_connection(api, alice, {"USDT": "10000000"})
     depth = api.sim.http.get("/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 100}).json()
     asks = [(Decimal(p), Decimal(q)) for p, q in depth["asks"]]
     limit = (asks[0][0] * Decimal("1.001")).quantize(Decimal(1))

@@ -19,13 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from tests.e2e.api.conftest import Api, Tenant
+from tests.e2e.api.test_orders_api import trade_only_connection
 from tests.support.simclient import binance
 from tresor.adapters.db.trading_store import SqlTradingStore
 from tresor.domain.orders import OrderRequest, OrderState, PlacedOrder, exchange_client_id
 from tresor.services.ports.trading import NewKey
 from tresor.services.trading import KEY_LOCK_MS, RESEND_WITHIN_MS, OrderService, new_order_id
 
-TRADE = {"enableReading": True, "enableSpotAndMarginTrading": True}
 DEAD_SINCE_MS = KEY_LOCK_MS + 1_000  # how long ago the handler stopped
 LOOKED_UP_AFTER_MS = 10_000  # a send this old can no longer reach the exchange
 
@@ -90,14 +90,9 @@ class Trading:
 
 
 async def trading(api: Api, tenant: Tenant) -> Trading:
-    headers = await tenant.headers()
-    account = api.sim.account({"USDT": "100000", "BTC": "2"})
-    key = api.sim.key(account, TRADE)
-    api.secrets.update({key["api_key"], key["secret"]})
-    added = await api.add(headers, trade={"api_key": key["api_key"], "secret": key["secret"]})
-    assert added.status_code == 201, added.text
+    _, connection, account, key = await trade_only_connection(api, tenant)
     rows = await api.rows("SELECT id FROM users WHERE name = :name", name=tenant.name)
-    return Trading(api, str(rows[0]["id"]), added.json()["id"], account, key)
+    return Trading(api, str(rows[0]["id"]), connection, account, key)
 
 
 def now_ms() -> int:

@@ -300,15 +300,18 @@ async def test_a_revoked_trade_key_keeps_orders_as_last_known_and_tracking_resum
     assert resumed.json()["state"] == "canceled"
 
 
-async def _trade_only(api: Api, tenant: Tenant) -> tuple[dict[str, str], str, int, str]:
-    """Headers of ``tenant``, a connection with only a trade key, its account and its api key."""
+async def trade_only_connection(
+    api: Api, tenant: Tenant, funds: dict[str, str] | None = None
+) -> tuple[dict[str, str], str, int, dict[str, Any]]:
+    """Headers of ``tenant``, a connection with only a trade key on a new account holding
+    ``funds``, that account's id and the key (``api_key``, ``secret``)."""
     headers = await tenant.headers()
-    account = api.sim.account({"USDT": "100000", "BTC": "2"})
+    account = api.sim.account(funds or {"USDT": "100000", "BTC": "2"})
     trade = api.sim.key(account, TRADE)
     api.secrets.update({trade["api_key"], trade["secret"]})
     added = await api.add(headers, trade={"api_key": trade["api_key"], "secret": trade["secret"]})
     assert added.status_code == 201, added.text
-    return headers, added.json()["id"], account, trade["api_key"]
+    return headers, added.json()["id"], account, trade
 
 
 async def _shown_invalid(api: Api, headers: dict[str, str], connection: str) -> None:
@@ -323,9 +326,9 @@ async def test_a_trade_key_revoked_before_any_order_is_shown_when_the_pre_trade_
 ) -> None:
     """The first request to meet the revoked key is the free-balance read before the order:
     nothing is sent, and the connection's status says why (not only once an order is sent)."""
-    headers, connection, account, api_key = await _trade_only(api, alice)
+    headers, connection, account, key = await trade_only_connection(api, alice)
     body = await resting_order(api, connection)
-    api.sim.revoke(api_key)
+    api.sim.revoke(key["api_key"])
     refused = await place(api, headers, body)
     assert_problem(refused, 422, "key_refused")
     assert exchange_orders(api, account) == []
@@ -335,10 +338,10 @@ async def test_a_trade_key_revoked_before_any_order_is_shown_when_the_pre_trade_
 async def test_a_trade_key_revoked_while_an_order_rests_is_shown_when_the_cancel_meets_it(
     api: Api, alice: Tenant
 ) -> None:
-    headers, connection, account, api_key = await _trade_only(api, alice)
+    headers, connection, account, key = await trade_only_connection(api, alice)
     order = (await place(api, headers, await resting_order(api, connection))).json()
     assert order["state"] == "open"
-    api.sim.revoke(api_key)
+    api.sim.revoke(key["api_key"])
     refused = await api.http.delete(f"/v1/orders/{order['id']}", headers=headers)
     assert_problem(refused, 422, "key_refused")
     assert [o["status"] for o in exchange_orders(api, account)] == ["NEW"]

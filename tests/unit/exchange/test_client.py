@@ -46,6 +46,7 @@ ALLOWED = {
     "fetch_order_by_client_id",  # the lookup that keeps an order from being placed twice
     "fetch_order_trades",
     "cancel_order",
+    "order_room",  # a look at the key's order budget (no request)
     # what the key may do
     "binance_api_restrictions",
     "binance_account",

@@ -162,6 +162,7 @@ class RedisJobQueue:
         )
         self._redis: Redis = Redis.from_url(url)
         self._handler: Callable[[SyncJob], Awaitable[None]] | None = None
+        self._running: set[asyncio.Task[Any]] = set()  # the jobs being handled here
 
         async def run(job: dict[str, Any]) -> None:  # a function: taskiq renames what it gets
             await self._run(job)
@@ -192,7 +193,14 @@ class RedisJobQueue:
     async def _run(self, job: dict[str, Any]) -> None:
         if self._handler is None:  # pragma: no cover - serve() sets it before reading
             raise RuntimeError("a job arrived in a process that does not serve the queue")
-        await self._handler(SyncJob.from_dict(job))
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            await self._handler(SyncJob.from_dict(job))
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     async def backlog(self) -> int:
         """Jobs queued and not yet finished (read or not)."""
@@ -207,9 +215,18 @@ class RedisJobQueue:
         return 0
 
     async def aclose(self) -> None:
+        """Close the queue, then stop the jobs still running here: taskiq's receiver, once
+        cancelled, leaves them running, and none may outlive what the process closes next (a
+        job's database connection taken after the engine was disposed is never closed). They
+        are stopped only once the broker is shut down, so none is acknowledged: each is
+        delivered again to a worker."""
         if self._started:
             await self._broker.shutdown()
         await self._redis.aclose()
+        running = [task for task in self._running if not task.done()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 class RedisPeriodicGate:

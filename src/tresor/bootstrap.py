@@ -44,6 +44,7 @@ from tresor.services.batch import BatchService
 from tresor.services.chores import CHECK_RULES_S, PURGE_QUOTES_S, TRACK_ORDERS_S, Chore
 from tresor.services.connections import ConnectionRules, ConnectionService
 from tresor.services.market_data import MarketDataService
+from tresor.services.order_exchange import OrderExchange
 from tresor.services.portfolio import PortfolioService
 from tresor.services.ports import (
     MarketCache,
@@ -53,6 +54,7 @@ from tresor.services.ports import (
     TradeDesk,
     TradeKeySealer,
 )
+from tresor.services.pre_trade import PreTradeChecks
 from tresor.services.rewrap import KeyRewrap
 from tresor.services.routing import RoutingPolicy, RoutingService
 from tresor.services.rules import RulesPolicy, RulesService, SyncedBalances
@@ -280,12 +282,17 @@ async def build_runtime(settings: Settings) -> Runtime:
     orders = OrderService(
         uow=database.uow,
         store=trading_store,
-        gateway=trade_gateway,
-        vault=vault,
-        opener=worker.opener() if worker is not None else None,
-        endpoints=endpoints_of(settings),
+        exchange=OrderExchange(
+            uow=database.uow,
+            store=trading_store,
+            gateway=trade_gateway,
+            vault=vault,
+            opener=worker.opener() if worker is not None else None,
+            endpoints=endpoints_of(settings),
+            clock=clock,
+        ),
+        checks=PreTradeChecks(clock=clock, reference_price=market.reference_price),
         clock=clock,
-        reference_price=market.reference_price,
     )
     # an API-only process cannot open trade keys: its orders are carried out by a worker
     served: Orders = orders

@@ -39,11 +39,10 @@ their last known state and tracking resumes with the next key.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from tresor.domain.connections import Connection, ExchangeTarget
+from tresor.domain.connections import Connection
 from tresor.domain.errors import (
     Conflict,
     ExchangeTrouble,
@@ -65,12 +64,9 @@ from tresor.services.order_exchange import NOT_SENT, OrderExchange, answer_statu
 from tresor.services.ports import (
     Clock,
     KeyRecord,
-    TradeGateway,
-    TradeKeyOpener,
     Trader,
     TradingStore,
     UnitOfWorkFactory,
-    Vault,
 )
 from tresor.services.ports.trading import KeyAnswer, NewKey
 from tresor.services.pre_trade import PreTradeChecks, new_order_id
@@ -98,33 +94,23 @@ class Placement:
 
 
 class OrderService:
+    """Orders under Idempotency-Keys, on ``exchange`` (sending, looking up, the trade key)
+    after ``checks`` (the market's rules, the free balance, the order budget)."""
+
     def __init__(
         self,
         *,
         uow: UnitOfWorkFactory,
         store: TradingStore,
-        gateway: TradeGateway,
-        vault: Vault,
-        opener: TradeKeyOpener | None,
-        endpoints: Mapping[str, ExchangeTarget],
-        reference_price: Callable[[Connection, str, str], Awaitable[Decimal | None]] | None = None,
+        exchange: OrderExchange,
+        checks: PreTradeChecks,
         clock: Clock,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._uow = uow
         self._store = store
+        self._exchange = exchange
+        self._checks = checks
         self._clock = clock
-        self._exchange = OrderExchange(
-            uow=uow,
-            store=store,
-            gateway=gateway,
-            vault=vault,
-            opener=opener,
-            endpoints=endpoints,
-            clock=clock,
-            sleep=sleep,
-        )
-        self._checks = PreTradeChecks(clock=clock, reference_price=reference_price)
 
     def _now(self) -> int:
         return int(self._clock.now().timestamp() * 1000)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from tresor.domain.errors import InvalidScope
+from tresor.domain.errors import InsufficientScope, InvalidScope
 
 
 class Scope(StrEnum):
@@ -97,3 +97,13 @@ class Principal:
     def has(self, scope: Scope) -> bool:
         """Scopes are independent: ``admin`` does not imply ``trade``."""
         return scope in self.scopes
+
+    def require(self, scope: Scope) -> None:
+        """The one scope check of every caller, token or dashboard session.
+
+        Raises: InsufficientScope."""
+        if scope not in self.scopes:
+            raise InsufficientScope(
+                f"This needs the '{scope.value}' scope.",
+                remedy=f"Request a token with scope '{scope.value}'.",
+            )

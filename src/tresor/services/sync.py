@@ -167,6 +167,19 @@ class SyncService:
         await self._store.save_state(state)
         return state
 
+    async def sync_soon(self, user_id: str, connection_id: str) -> SyncState:
+        """Make the connection's balances and history due now: the scheduler takes them within
+        its next round (a second), as for a new connection. A job already running is not
+        started twice (the lease decides).
+
+        Raises: NotFound (also for another user's connection)."""
+        await self._owned(user_id, connection_id)
+        state = await self._state(connection_id)
+        now = self.now_ms()
+        state = replace(state, next_balance_ms=now, next_history_ms=now)
+        await self._store.save_state(state)
+        return state
+
     async def _state(self, connection_id: str) -> SyncState:
         return await self._store.state(connection_id) or SyncState(connection_id)
 

@@ -24,6 +24,7 @@ from tresor.entrypoints.api.routes import (
     rules,
     schemas,
 )
+from tresor.entrypoints.web import app as web
 
 
 def create_app(container: Container) -> FastAPI:
@@ -39,7 +40,7 @@ def create_app(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
-    problems.install(app)
+    problems.install(app, pages=(web.is_page, web.error_page))
     # routes are matched in this order: placing orders first (the one call whose every
     # fraction of a millisecond counts), and before records (/v1/orders/open, /v1/orders/{id})
     app.include_router(orders.router)
@@ -67,4 +68,5 @@ def create_app(container: Container) -> FastAPI:
             "scopes": sorted(s.value for s in who.scopes),
         }
 
+    web.install(app)  # the dashboard's pages, after the API's routes
     return app

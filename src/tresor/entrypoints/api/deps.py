@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from tresor.domain.access import Principal, Scope
-from tresor.domain.errors import InsufficientScope, InvalidToken
+from tresor.domain.errors import InvalidToken
 from tresor.entrypoints.api.container import Container
 from tresor.services.batch import BatchService
 from tresor.services.market_data import MarketDataService
@@ -63,11 +63,8 @@ class _Bearer(HTTPBearer):
         if scheme.lower() != "bearer" or not token:
             raise InvalidToken()
         who = await _container(request).access.authenticate(token, client_ip(request))
-        if self._scope is not None and not who.has(self._scope):
-            raise InsufficientScope(
-                f"This needs the '{self._scope.value}' scope.",
-                remedy=f"Request a token with scope '{self._scope.value}'.",
-            )
+        if self._scope is not None:
+            who.require(self._scope)
         return who
 
 

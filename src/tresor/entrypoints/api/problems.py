@@ -7,11 +7,12 @@ also carry RFC 6749's ``error`` field so standard OAuth2 clients understand them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tresor.domain import errors as de
@@ -23,6 +24,7 @@ _STATUS: list[tuple[type[de.TresorError], int]] = [
     (de.InvalidScope, 400),
     (de.DuplicateLabel, 409),
     (de.ConnectionLimitReached, 409),
+    (de.WeakPassword, 422),
     (de.InputError, 422),
     (de.NotFound, 404),
     (de.InvalidClient, 401),
@@ -31,6 +33,10 @@ _STATUS: list[tuple[type[de.TresorError], int]] = [
     (de.InsufficientScope, 403),
     (de.ClientIpNotAllowed, 403),
     (de.TooManyAttempts, 429),
+    (de.SignInFailed, 401),
+    (de.TwoFactorRequired, 401),
+    (de.InvalidTwoFactorCode, 401),
+    (de.SessionExpired, 401),
     (de.AccessDenied, 403),
     (de.OrderRefused, 422),
     (de.Conflict, 409),
@@ -116,13 +122,26 @@ _HTTP_CODES = {
 }
 
 
-def install(app: FastAPI) -> None:
+# the dashboard's HTML form of a problem: (is this path a page?, render it)
+PageErrors = tuple[Callable[[str], bool], Callable[[Request, int, str, str, str], Response]]
+
+
+def install(app: FastAPI, pages: PageErrors | None = None) -> None:
+    """Render every error as problem+json; on the dashboard's paths (``pages``), as a page
+    with the same code, message and remedy."""
+
+    def as_page(request: Request, body: dict[str, Any]) -> Response | None:
+        if pages is None or not pages[0](request.url.path):
+            return None
+        return pages[1](request, body["status"], body["code"], body["detail"], body["remedy"])
+
     @app.exception_handler(de.TresorError)
-    async def _domain(request: Request, exc: de.TresorError) -> JSONResponse:
-        return render(exc, request)
+    async def _domain(request: Request, exc: de.TresorError) -> Response:
+        page = as_page(request, problem_of(exc, request.url.path))
+        return page if page is not None else render(exc, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"location": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg"))}
             for err in exc.errors()
@@ -136,10 +155,13 @@ def install(app: FastAPI) -> None:
             request.url.path,
             errors=errors,
         )
+        page = as_page(request, body)
+        if page is not None:
+            return page
         return JSONResponse(body, status_code=422, media_type=MEDIA_TYPE)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else "The request failed."
         body = problem(
@@ -150,6 +172,9 @@ def install(app: FastAPI) -> None:
             "Check the method and path against the API documentation (/docs).",
             request.url.path,
         )
+        page = as_page(request, body)
+        if page is not None:
+            return page
         return JSONResponse(
             body,
             status_code=exc.status_code,
@@ -158,7 +183,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         body = problem(
             500,
             "internal_error",
@@ -167,4 +192,7 @@ def install(app: FastAPI) -> None:
             "Try again; if it keeps happening, report it with the time of the request.",
             request.url.path,
         )
+        page = as_page(request, body)
+        if page is not None:
+            return page
         return JSONResponse(body, status_code=500, media_type=MEDIA_TYPE)

@@ -1,13 +1,16 @@
 """``tresor demo``: the whole thing on one machine, in one command.
 
-Starts the bundled exchange simulator with a funded demo account, starts the API on the
-embedded default (SQLite in a demo data directory), creates a demo user, an API client and a
-connection to the demo account, and prints how to call the API. Both serve until Ctrl+C.
+Starts the bundled exchange simulator with a funded demo account, starts Tresor on the
+embedded default (SQLite in a demo data directory) with its scheduler (balances, the 90-day
+backfill, order tracking) as ``tresor serve`` does, creates a demo user with a password, an API
+client and a connection to the demo account, and prints the dashboard's address, the demo
+login and how to call the API. Both serve until Ctrl+C.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -38,6 +41,10 @@ def demo_command(
             help="Where the demo keeps its database and keys (default: a new temporary folder)."
         ),
     ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="The demo user's password (default: a new random one, printed)."),
+    ] = None,
     exit_after: Annotated[float, typer.Option(hidden=True)] = 0,
 ) -> None:
     """Run the simulator and the API with a demo user, client and connection."""
@@ -54,13 +61,19 @@ def demo_command(
         api_port=api_port,
     )
     try:
-        asyncio.run(_serve(settings, account.api_key, account.secret, sim_url, exit_after))
+        login = password or secrets.token_urlsafe(9)
+        asyncio.run(_serve(settings, account.api_key, account.secret, sim_url, login, exit_after))
     finally:
         sim.stop()
 
 
 async def _serve(
-    settings: Settings, api_key: str, secret: str, sim_url: str, exit_after: float
+    settings: Settings,
+    api_key: str,
+    secret: str,
+    sim_url: str,
+    password: str,
+    exit_after: float,
 ) -> None:
     runtime = await build_runtime(settings)
     access = runtime.container.access
@@ -68,6 +81,7 @@ async def _serve(
         user = await access.find_user("demo")
     except NotFound:
         user = await access.create_user("demo")
+    await runtime.container.accounts.set_password(user.id, Secret(password))
     client, client_secret = await access.create_client("demo", "read,trade,admin", name="demo")
     existing = {c.label: c for c in await runtime.container.connections.all(user.id)}
     connection = existing.get("demo-binance")
@@ -84,6 +98,8 @@ async def _serve(
     show(connection, as_json=False)
     console.print(
         Panel.fit(
+            f"[bold]Dashboard[/]      {api}/\n"
+            f"[bold]login[/]          demo / {password}\n"
             f"[bold]API[/]            {api}  (docs: {api}/docs)\n"
             f"[bold]client_id[/]      {client.id}\n[bold]client_secret[/]  {client_secret}",
             title="Tresor demo",
@@ -102,6 +118,8 @@ async def _serve(
         highlight=False,
     )
     app = create_app(runtime.container)
+    # the scheduler syncs the demo account at once (balances within seconds, then the history)
+    runtime.start_background()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.api_host, port=settings.api_port, log_level="warning", ws="none"

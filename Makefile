@@ -7,7 +7,7 @@ DEMO_PORT ?= 8900
 API_PORT ?= 8000
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup demo test lint typecheck contracts unit contract bench format clean
+.PHONY: setup browser demo test lint typecheck contracts unit contract bench format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +17,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+## browser: Debian's chromium for the browser tests (Playwright cannot download one here)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
 ## demo: the simulator with a funded demo account, and the API with a demo user, client and
 ## connection to it; Ctrl+C stops both
 demo: setup
 	$(BIN)/tresor demo --sim-port $(DEMO_PORT) --api-port $(API_PORT)
 
 ## test: lint, types, layer contracts, then the whole test suite
-test: lint typecheck contracts
+test: lint typecheck contracts browser
 	$(BIN)/python -m pytest
 
 lint: setup

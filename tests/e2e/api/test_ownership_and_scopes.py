@@ -195,7 +195,7 @@ async def test_the_route_table_covers_every_protected_route(api: Api) -> None:
     with_parameters = {
         (method, route.path)
         for route in api.app.routes
-        if isinstance(route, APIRoute) and "{" in route.path
+        if isinstance(route, APIRoute) and "{" in route.path and route.path.startswith("/v1/")
         for method in route.methods
     }
     assert with_parameters <= table, with_parameters - table

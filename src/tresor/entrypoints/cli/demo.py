@@ -31,6 +31,8 @@ from tresor.sim.demo import create_demo_account
 from tresor.sim.server import RunningSim, SimConfig
 from tresor.sim.server import create_app as create_sim
 
+DEMO_BALANCE_INTERVAL_S = 15
+
 
 def demo_command(
     sim_port: Annotated[int, typer.Option(help="Port of the simulated exchange.")] = 8900,
@@ -93,6 +95,10 @@ async def _serve(
             endpoint="sim",
             trade_key=Credentials(api_key=Secret(api_key), secret=Secret(secret)),
         )
+    # balances every 15 s (5 min is the default): the demo's net worth chart grows visibly
+    await runtime.container.sync.configure(
+        user.id, connection.id, balance_interval_s=DEMO_BALANCE_INTERVAL_S
+    )
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print(f"Simulated Binance on [bold]{sim_url}[/]; data in {settings.data_dir}")
     show(connection, as_json=False)

@@ -11,7 +11,8 @@ message and the remedy. The tree::
     │   ├── UnknownSymbol               unknown_symbol (market data)
     │   ├── UnsupportedTimeframe        unsupported_timeframe (market data)
     │   ├── DuplicateLabel              duplicate_label
-    │   └── ConnectionLimitReached      connection_limit_reached
+    │   ├── ConnectionLimitReached      connection_limit_reached
+    │   └── WeakPassword                password_too_weak (too short or too long)
     ├── NotFound                        not_found (also for objects of another user)
     ├── AccessDenied                    the caller may not do this
     │   ├── InvalidClient               invalid_client
@@ -19,7 +20,11 @@ message and the remedy. The tree::
     │   ├── InvalidToken                invalid_token
     │   ├── InsufficientScope           insufficient_scope
     │   ├── ClientIpNotAllowed          client_ip_not_allowed
-    │   └── TooManyAttempts             too_many_attempts
+    │   ├── TooManyAttempts             too_many_attempts (also signing in to the dashboard)
+    │   ├── SignInFailed                sign_in_failed (unknown user and wrong password alike)
+    │   ├── TwoFactorRequired           two_factor_required (the password was right; send a code)
+    │   ├── InvalidTwoFactorCode        two_factor_invalid (wrong, used or replayed code)
+    │   └── SessionExpired              session_expired (dashboard: sign in again)
     ├── OrderRefused                    the order was not placed: Tresor's pre-trade checks or
     │   │                               the exchange said no (fix the order and send it again)
     │   ├── InvalidOrder                invalid_order (details.rule names the failing rule)
@@ -136,6 +141,12 @@ class ConnectionLimitReached(InputError):
     )
 
 
+class WeakPassword(InputError):
+    code = "password_too_weak"
+    default_message = "That password is too weak."
+    default_remedy = "Choose a longer passphrase, for example a few unrelated words."
+
+
 # -- not found ---------------------------------------------------------------------------------
 class NotFound(TresorError):
     code = "not_found"
@@ -189,6 +200,41 @@ class TooManyAttempts(AccessDenied):
         super().__init__(**kwargs)
         self.retry_after = retry_after
         self.details.setdefault("retry_after", retry_after)
+
+
+class SignInFailed(AccessDenied):
+    """The same for an unknown user and a wrong password, so it tells nobody which names
+    exist."""
+
+    code = "sign_in_failed"
+    default_message = "The user name or the password is wrong."
+    default_remedy = (
+        "Check both and try again; after several failures, wait a few minutes. An "
+        "administrator can set a new password: tresor admin set-password NAME."
+    )
+
+
+class TwoFactorRequired(AccessDenied):
+    code = "two_factor_required"
+    default_message = "This account signs in with a two-factor code as well."
+    default_remedy = (
+        "Enter the 6-digit code your authenticator app shows, or one of your recovery codes."
+    )
+
+
+class InvalidTwoFactorCode(AccessDenied):
+    code = "two_factor_invalid"
+    default_message = "The two-factor code is wrong or was already used."
+    default_remedy = (
+        "Enter the code your authenticator app shows now (check the phone's clock if codes keep "
+        "failing), or an unused recovery code."
+    )
+
+
+class SessionExpired(AccessDenied):
+    code = "session_expired"
+    default_message = "You are signed out: the session ended or was unused for too long."
+    default_remedy = "Sign in again."
 
 
 # -- orders ------------------------------------------------------------------------------------

@@ -25,6 +25,13 @@ from tresor.adapters.db.convert import (
     stored_user,
     utc,
 )
+from tresor.adapters.db.memory_accounts import (
+    AccountTables,
+    MemoryPasswordRepository,
+    MemoryPreferencesRepository,
+    MemorySessionRepository,
+    MemoryTwoFactorRepository,
+)
 from tresor.domain.access import ApiClient, TokenRecord, User
 from tresor.domain.connections import Connection, ConnectionStatus, KeyRole
 from tresor.domain.errors import DuplicateLabel, NotFound, ValidationFailed
@@ -32,7 +39,11 @@ from tresor.services.ports import (
     AttemptRepository,
     ClientRepository,
     ConnectionRepository,
+    PasswordRepository,
+    PreferencesRepository,
+    SessionRepository,
     TokenRepository,
+    TwoFactorRepository,
     UserRepository,
 )
 
@@ -50,6 +61,7 @@ class _Tables:
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     attempts: dict[int, tuple[str, datetime]] = field(default_factory=dict)
     connections: dict[str, Connection] = field(default_factory=dict)
+    accounts: AccountTables = field(default_factory=AccountTables)  # passwords, sessions ...
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -58,6 +70,7 @@ class _Tables:
             dict(self.tokens),
             dict(self.attempts),
             dict(self.connections),
+            self.accounts.copy(),
         )
 
     def reset_to(self, other: _Tables) -> None:
@@ -67,6 +80,8 @@ class _Tables:
         _refill(self.tokens, other.tokens)
         _refill(self.attempts, other.attempts)
         _refill(self.connections, other.connections)
+        for mine, theirs in zip(self.accounts.tables(), other.accounts.tables(), strict=True):
+            _refill(mine, theirs)
 
     def check(self) -> None:
         """The schema's constraints: unique user names, unique labels per user, owners exist."""
@@ -78,8 +93,8 @@ class _Tables:
             raise DuplicateLabel()
         owners = [c.user_id for c in self.clients.values()]
         owners += [c.user_id for c in self.connections.values()]
-        if not set(owners) <= self.users.keys():
-            raise ValueError("a client or connection belongs to a user that does not exist")
+        if not set(owners) | self.accounts.owners() <= self.users.keys():
+            raise ValueError("a row belongs to a user that does not exist")
 
 
 def _refill(target: dict[_K, _V], source: dict[_K, _V]) -> None:
@@ -118,6 +133,10 @@ class MemoryUnitOfWork:
     tokens: TokenRepository
     attempts: AttemptRepository
     connections: ConnectionRepository
+    passwords: PasswordRepository
+    sessions: SessionRepository
+    two_factor: TwoFactorRepository
+    preferences: PreferencesRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -129,6 +148,11 @@ class MemoryUnitOfWork:
         self.tokens = MemoryTokenRepository(self._work)
         self.attempts = MemoryAttemptRepository(self._work, store)
         self.connections = MemoryConnectionRepository(self._work)
+        accounts, users = self._work.accounts, self._work.users
+        self.passwords = MemoryPasswordRepository(accounts, users)
+        self.sessions = MemorySessionRepository(accounts, users)
+        self.two_factor = MemoryTwoFactorRepository(accounts, users)
+        self.preferences = MemoryPreferencesRepository(accounts, users)
 
     async def __aenter__(self) -> Self:
         if self._active:
@@ -154,6 +178,7 @@ class MemoryUnitOfWork:
             _merge(committed.tokens, base.tokens, work.tokens),
             _merge(committed.attempts, base.attempts, work.attempts),
             _merge(committed.connections, base.connections, work.connections),
+            AccountTables.merged(committed.accounts, base.accounts, work.accounts, _merge),
         )
         merged.check()
         self._store.committed = merged
@@ -206,6 +231,13 @@ class MemoryClientRepository:
         mine = [c for c in self._t.clients.values() if c.user_id == user_id]
         return sorted(mine, key=lambda c: (c.created_at, c.id))
 
+    async def disable(self, client_id: str, user_id: str) -> bool:
+        client = self._t.clients.get(client_id)
+        if client is None or client.user_id != user_id:
+            return False
+        self._t.clients[client_id] = replace(client, disabled=True)
+        return True
+
 
 class MemoryTokenRepository:
     def __init__(self, tables: _Tables) -> None:
@@ -236,6 +268,17 @@ class MemoryTokenRepository:
             t.token_hash
             for t in self._t.tokens.values()
             if t.family == family and t.revoked_at is None
+        ]
+        for token_hash in hashes:
+            self._t.tokens[token_hash] = replace(self._t.tokens[token_hash], revoked_at=at)
+        return len(hashes)
+
+    async def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        at = utc(at, "at")
+        hashes = [
+            t.token_hash
+            for t in self._t.tokens.values()
+            if t.client_id == client_id and t.revoked_at is None
         ]
         for token_hash in hashes:
             self._t.tokens[token_hash] = replace(self._t.tokens[token_hash], revoked_at=at)

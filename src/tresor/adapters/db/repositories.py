@@ -117,6 +117,15 @@ class SqlClientRepository:
         )
         return [_client(row) for row in rows]
 
+    async def disable(self, client_id: str, user_id: str) -> bool:
+        """Disable the client if it belongs to ``user_id`` (disabled already or not)."""
+        result = await self._session.execute(
+            update(ApiClientRow)
+            .where(ApiClientRow.id == client_id, ApiClientRow.user_id == user_id)
+            .values(disabled=True)
+        )
+        return rowcount(result) > 0
+
 
 # -- tokens ------------------------------------------------------------------------------------
 def _token(row: TokenRow) -> TokenRecord:
@@ -177,6 +186,15 @@ class SqlTokenRepository:
         result = await self._session.execute(
             update(TokenRow)
             .where(TokenRow.family == family, TokenRow.revoked_at.is_(None))
+            .values(revoked_at=utc(at, "at"))
+        )
+        return rowcount(result)
+
+    async def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        """Revoke every token of the client not revoked yet; how many."""
+        result = await self._session.execute(
+            update(TokenRow)
+            .where(TokenRow.client_id == client_id, TokenRow.revoked_at.is_(None))
             .values(revoked_at=utc(at, "at"))
         )
         return rowcount(result)

@@ -103,7 +103,7 @@ class TokenRow(Base):
 
     token_hash: Mapped[str] = mapped_column(primary_key=True)
     kind: Mapped[str]
-    client_id: Mapped[str]
+    client_id: Mapped[str] = mapped_column(index=True)  # revoke_for_client
     user_id: Mapped[str]
     scopes: Mapped[str]
     issued_at: Mapped[datetime]
@@ -165,8 +165,10 @@ class ConnectionKeyRow(Base):
     verified_at: Mapped[datetime | None]
 
 
-# The sync, trading, routing and rules tables live in their own modules; importing them here
-# registers them on ``Base.metadata`` wherever the schema is used (migrations, the schema test).
+# The accounts, sync, trading, routing and rules tables live in their own modules; importing
+# them here registers them on ``Base.metadata`` wherever the schema is used (migrations, the
+# schema test).
+from tresor.adapters.db import tables_accounts as _accounts_tables  # noqa: E402, F401
 from tresor.adapters.db import tables_routing as _routing_tables  # noqa: E402, F401
 from tresor.adapters.db import tables_rules as _rules_tables  # noqa: E402, F401
 from tresor.adapters.db import tables_sync as _sync_tables  # noqa: E402, F401

@@ -41,6 +41,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from tresor.adapters.db.account_repositories import (
+    SqlPasswordRepository,
+    SqlPreferencesRepository,
+    SqlSessionRepository,
+    SqlTwoFactorRepository,
+)
 from tresor.adapters.db.connection_repository import SqlConnectionRepository
 from tresor.adapters.db.repositories import (
     SqlAttemptRepository,
@@ -53,7 +59,11 @@ from tresor.services.ports import (
     AttemptRepository,
     ClientRepository,
     ConnectionRepository,
+    PasswordRepository,
+    PreferencesRepository,
+    SessionRepository,
     TokenRepository,
+    TwoFactorRepository,
     UserRepository,
 )
 
@@ -95,6 +105,10 @@ class SqlUnitOfWork:
     tokens: TokenRepository
     attempts: AttemptRepository
     connections: ConnectionRepository
+    passwords: PasswordRepository
+    sessions: SessionRepository
+    two_factor: TwoFactorRepository
+    preferences: PreferencesRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -109,6 +123,10 @@ class SqlUnitOfWork:
         self.tokens = SqlTokenRepository(session)
         self.attempts = SqlAttemptRepository(session)
         self.connections = SqlConnectionRepository(session)
+        self.passwords = SqlPasswordRepository(session)
+        self.sessions = SqlSessionRepository(session)
+        self.two_factor = SqlTwoFactorRepository(session)
+        self.preferences = SqlPreferencesRepository(session)
         return self
 
     async def __aexit__(

@@ -2,11 +2,20 @@
 
 Adapters implement them (``adapters/``); tests may use the in-memory implementations, which run
 the same contract suites as the real ones so they cannot drift. One module per concern:
-``core`` (keys, storage, time), ``exchange`` (budget, request log, market data, history),
+``core`` (keys, storage, time), ``accounts`` (dashboard sign-in: passwords, one-time codes,
+sessions), ``exchange`` (budget, request log, market data, history),
 ``sync`` (sync store, job queue, periodic gate), ``trading`` (orders, idempotency), ``routing``
 (route quotes), ``rules`` (rebalancing rules and their log).
 """
 
+from tresor.services.ports.accounts import (
+    OneTimeCodes,
+    PasswordHasher,
+    PasswordRepository,
+    PreferencesRepository,
+    SessionRepository,
+    TwoFactorRepository,
+)
 from tresor.services.ports.core import (
     AttemptRepository,
     ClientRepository,
@@ -72,8 +81,12 @@ __all__ = [
     "MarketCache",
     "MarketGateway",
     "MarketSource",
+    "OneTimeCodes",
+    "PasswordHasher",
+    "PasswordRepository",
     "PeriodicGate",
     "PortfolioReader",
+    "PreferencesRepository",
     "PriceSource",
     "RateBudget",
     "RecordSink",
@@ -86,6 +99,7 @@ __all__ = [
     "RuleTrade",
     "RulesStore",
     "SealedKeyVerifier",
+    "SessionRepository",
     "SyncStore",
     "TokenRepository",
     "TradeDesk",
@@ -95,6 +109,7 @@ __all__ = [
     "TradeResult",
     "Trader",
     "TradingStore",
+    "TwoFactorRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "UserRepository",

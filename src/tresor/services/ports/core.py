@@ -19,6 +19,12 @@ from tresor.domain.connections import (
     SealedCredentials,
 )
 from tresor.domain.secrets import Secret
+from tresor.services.ports.accounts import (
+    PasswordRepository,
+    PreferencesRepository,
+    SessionRepository,
+    TwoFactorRepository,
+)
 
 
 class Clock(Protocol):
@@ -89,6 +95,9 @@ class ClientRepository(Protocol):
     async def add(self, client: ApiClient) -> None: ...
     async def get(self, client_id: str) -> ApiClient | None: ...
     async def for_user(self, user_id: str) -> Sequence[ApiClient]: ...
+    async def disable(self, client_id: str, user_id: str) -> bool:
+        """Disable the client if it belongs to ``user_id``; whether it does."""
+        ...
 
 
 class TokenRepository(Protocol):
@@ -96,6 +105,10 @@ class TokenRepository(Protocol):
     async def get(self, token_hash: str) -> TokenRecord | None: ...
     async def revoke_family(self, family: str, at: datetime) -> int: ...
     async def revoke(self, token_hash: str, at: datetime) -> bool: ...
+    async def revoke_for_client(self, client_id: str, at: datetime) -> int:
+        """Revoke every token of the client not revoked yet; how many."""
+        ...
+
     async def purge_expired(self, before: datetime) -> int: ...
 
 
@@ -147,6 +160,10 @@ class UnitOfWork(Protocol):
     tokens: TokenRepository
     attempts: AttemptRepository
     connections: ConnectionRepository
+    passwords: PasswordRepository
+    sessions: SessionRepository
+    two_factor: TwoFactorRepository
+    preferences: PreferencesRepository
 
     async def __aenter__(self) -> Self: ...
 

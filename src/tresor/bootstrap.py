@@ -27,6 +27,8 @@ from tresor.adapters.crypto import (
     build_vault,
     load_worker_public_key,
 )
+from tresor.adapters.crypto.one_time_codes import TotpCodes
+from tresor.adapters.crypto.passwords import Argon2Passwords
 from tresor.adapters.db.request_log import BufferedRequestLog
 from tresor.adapters.db.routing_store import SqlRoutingStore
 from tresor.adapters.db.rules_store import SqlRulesStore
@@ -37,9 +39,11 @@ from tresor.adapters.exchange.gateway import CcxtGateway
 from tresor.adapters.exchange.trading import CcxtTradeGateway
 from tresor.adapters.ratelimit.memory import InMemoryRateBudget
 from tresor.config import Settings
+from tresor.domain.accounts import SessionPolicy
 from tresor.domain.connections import ExchangeTarget
 from tresor.entrypoints.api.container import Container
 from tresor.services.access import AccessPolicy, AccessService
+from tresor.services.accounts import AccountService
 from tresor.services.batch import BatchService
 from tresor.services.chores import CHECK_RULES_S, PURGE_QUOTES_S, TRACK_ORDERS_S, Chore
 from tresor.services.connections import ConnectionRules, ConnectionService
@@ -335,6 +339,17 @@ async def build_runtime(settings: Settings) -> Runtime:
             max_rules_per_user=settings.rules_per_user,
         ),
     )
+    container.accounts = AccountService(
+        uow=database.uow,
+        clock=clock,
+        hasher=Argon2Passwords(),
+        codes=TotpCodes(),
+        vault=vault,
+        policy=SessionPolicy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_hours),
+        ),
+    )
     runtime = Runtime(
         settings=settings,
         database=database,
@@ -351,6 +366,7 @@ async def build_runtime(settings: Settings) -> Runtime:
             Chore("track_orders", TRACK_ORDERS_S, orders.track, gate=gate),
             Chore("check_rules", CHECK_RULES_S, container.rules.check_due, gate=gate),
             Chore("purge_quotes", PURGE_QUOTES_S, container.routing.purge_quotes, gate=gate),
+            Chore("purge_sessions", PURGE_QUOTES_S, container.accounts.purge_sessions, gate=gate),
         ]
         if worker is not None
         else [],

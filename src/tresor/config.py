@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     rules_fee: Decimal = Field(default=Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     rules_balance_age_seconds: int = Field(default=30, ge=1)
     rules_per_user: int = Field(default=100, ge=1)
+    # the dashboard's sessions end this long after they were last used, and this long after
+    # sign-in whatever happens
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

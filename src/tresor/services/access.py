@@ -80,6 +80,17 @@ class _Validated:
 _CACHE_MAX = 50_000
 
 
+def _wanted_scopes(scopes: str) -> frozenset[Scope]:
+    """Raises: InvalidScope for an unknown scope, ValidationFailed for none."""
+    wanted = parse_scopes(scopes)
+    if not wanted:
+        raise ValidationFailed(
+            "A client needs at least one scope.",
+            remedy="Use --scopes read, read,trade or admin.",
+        )
+    return wanted
+
+
 class AccessService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: AccessPolicy) -> None:
         self._uow = uow
@@ -126,12 +137,7 @@ class AccessService:
 
         Raises: NotFound for an unknown user; ValidationFailed for unknown scopes.
         """
-        wanted = parse_scopes(scopes)
-        if not wanted:
-            raise ValidationFailed(
-                "A client needs at least one scope.",
-                remedy="Use --scopes read, read,trade or admin.",
-            )
+        wanted = _wanted_scopes(scopes)
         async with self._uow() as uow:
             user = await uow.users.by_name(user_name)
             if user is None:
@@ -139,19 +145,52 @@ class AccessService:
                     f"There is no user named {user_name!r}.",
                     remedy="Create it first: tresor admin create-user NAME.",
                 )
-            secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-            client = ApiClient(
-                id=CLIENT_PREFIX + secrets.token_hex(12),
-                user_id=user.id,
-                name=name,
-                secret_hash=digest(secret),
-                scopes=wanted,
-                ip_allowlist=tuple(ip_allowlist),
-                created_at=self._clock.now(),
-            )
-            await uow.clients.add(client)
+            client, secret = await self._add_client(uow, user.id, wanted, name, ip_allowlist)
             await uow.commit()
         return client, secret
+
+    # -- a user's own clients (the dashboard) ------------------------------------------------
+    async def clients_of(self, user_id: str) -> list[ApiClient]:
+        """The user's clients that are not revoked, oldest first."""
+        async with self._uow(read_only=True) as uow:
+            clients = await uow.clients.for_user(user_id)
+        return [c for c in clients if not c.disabled]
+
+    async def create_client_for(
+        self, user_id: str, *, name: str, scopes: str
+    ) -> tuple[ApiClient, str]:
+        """A new client of the user's own; returns it and its secret (shown once).
+
+        Raises: ValidationFailed for no scope or an empty or long name; InvalidScope for an
+        unknown scope; NotFound for an unknown user."""
+        wanted = _wanted_scopes(scopes)
+        name = name.strip()
+        if not name or len(name) > 64:
+            raise ValidationFailed(
+                "A client's name must be 1 to 64 characters.",
+                remedy="Name it after what will use it, e.g. 'tax export'.",
+            )
+        async with self._uow() as uow:
+            if await uow.users.get(user_id) is None:
+                raise NotFound("There is no such user.")
+            client, secret = await self._add_client(uow, user_id, wanted, name, ())
+            await uow.commit()
+        return client, secret
+
+    async def revoke_client(self, user_id: str, client_id: str) -> None:
+        """Disable one of the user's clients and revoke its tokens, at once in this process
+        (other processes trust a token they validated for ``policy.token_cache`` at most).
+
+        Raises: NotFound, also for another user's client."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if not await uow.clients.disable(client_id, user_id):
+                raise NotFound(
+                    "There is no such API client.", remedy="List your clients to find its id."
+                )
+            await uow.tokens.revoke_for_client(client_id, now)
+            await uow.commit()
+        self._validated.clear()
 
     # -- grants ----------------------------------------------------------------------------
     async def client_credentials(
@@ -246,6 +285,27 @@ class AccessService:
         return principal
 
     # -- internals -------------------------------------------------------------------------
+    async def _add_client(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        scopes: frozenset[Scope],
+        name: str,
+        ip_allowlist: tuple[str, ...],
+    ) -> tuple[ApiClient, str]:
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        client = ApiClient(
+            id=CLIENT_PREFIX + secrets.token_hex(12),
+            user_id=user_id,
+            name=name,
+            secret_hash=digest(secret),
+            scopes=scopes,
+            ip_allowlist=tuple(ip_allowlist),
+            created_at=self._clock.now(),
+        )
+        await uow.clients.add(client)
+        return client, secret
+
     async def _issue(
         self,
         uow: UnitOfWork,

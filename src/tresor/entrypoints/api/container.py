@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tresor.services.access import AccessService
+from tresor.services.accounts import AccountService
 from tresor.services.batch import BatchService
 from tresor.services.connections import ConnectionService
 from tresor.services.market_data import MarketDataService
@@ -29,6 +30,7 @@ class Container:
     batches: BatchService
     routing: RoutingService
     rules: RulesService = field(init=False)  # set by bootstrap, on the router it trades through
+    accounts: AccountService = field(init=False)  # the dashboard's sign-in; set by bootstrap
     egress_ips: tuple[str, ...] = ()
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tresor.domain.accounts import totp_context
 from tresor.domain.connections import StoredKey, field_context
 from tresor.services.ports import UnitOfWorkFactory, Vault
 
@@ -19,7 +20,8 @@ class KeyRewrap:
         self._vault = vault
 
     async def run(self) -> int:
-        """Re-wrap every connection's key fields; returns the number of fields done."""
+        """Re-wrap every connection's key fields and every two-factor secret; returns the number
+        of fields done."""
         async with self._uow() as uow:
             ids = list(await uow.connections.all_ids())
         done = 0
@@ -35,7 +37,29 @@ class KeyRewrap:
                     done += n
                 await uow.connections.update(replace(connection, keys=tuple(keys)))
                 await uow.commit()
+        return done + await self._rewrap_two_factor()
+
+    async def _rewrap_two_factor(self) -> int:
+        async with self._uow() as uow:
+            user_ids = list(await uow.two_factor.user_ids())
+        done = 0
+        for user_id in user_ids:
+            async with self._uow() as uow:
+                state = await uow.two_factor.get(user_id)
+                if state is None:  # turned off meanwhile
+                    continue
+                rewrapped = replace(
+                    state,
+                    secret_ct=self._rewrap_totp(user_id, state.secret_ct),
+                    pending_ct=self._rewrap_totp(user_id, state.pending_ct),
+                )
+                await uow.two_factor.save(rewrapped)
+                await uow.commit()
+                done += (state.secret_ct is not None) + (state.pending_ct is not None)
         return done
+
+    def _rewrap_totp(self, user_id: str, blob: bytes | None) -> bytes | None:
+        return None if blob is None else self._vault.rewrap(blob, context=totp_context(user_id))
 
     def _rewrap_key(self, connection_id: str, key: StoredKey) -> tuple[StoredKey, int]:
         def again(name: str, blob: bytes) -> bytes:

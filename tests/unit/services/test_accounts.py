@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support.accounts import PASSWORD, Accounts, CountingHasher
-from tresor.adapters.crypto import BlobRejected
+from tresor.adapters.crypto import BlobRejected, EnvelopeVault, Keyring, MasterKey
 from tresor.domain.accounts import check_csrf, totp_context
 from tresor.domain.errors import (
     Conflict,
@@ -22,6 +22,7 @@ from tresor.domain.errors import (
 )
 from tresor.domain.secrets import Secret
 from tresor.services.access import digest
+from tresor.services.rewrap import KeyRewrap
 
 WRONG = Secret("not the password at all")
 
@@ -299,3 +300,17 @@ async def test_a_two_factor_secret_moved_to_another_user_does_not_decrypt(
     tables.two_factor[bob] = replace(tables.two_factor[bob], secret_ct=stolen, pending_ct=None)
     with pytest.raises(BlobRejected):
         await accounts.sign_in("bob", code="123456")
+
+
+async def test_two_factor_secrets_follow_a_master_key_rotation(accounts: Accounts) -> None:
+    alice = await accounts.user()
+    bob = await accounts.user("bob")
+    app, _ = await accounts.with_two_factor(alice)
+    await accounts.service.begin_two_factor(bob, "bob")  # pending: re-wrapped too
+    new_key = MasterKey.generate()
+    rotated = EnvelopeVault(accounts.vault.keyring.with_current(new_key))
+    assert await KeyRewrap(accounts.store.uow, rotated).run() == 2
+    only_new = Accounts(
+        store=accounts.store, clock=accounts.clock, vault=EnvelopeVault(Keyring(new_key))
+    )
+    assert await only_new.sign_in(code=only_new.code(app))

@@ -9,7 +9,13 @@ hashes, TOTP secrets encrypted by the vault.
 
 from __future__ import annotations
 
-from tresor.domain.accounts import Preferences, SessionPolicy, SignedIn, WebSession
+from tresor.domain.accounts import (
+    Preferences,
+    SessionPolicy,
+    SignedIn,
+    WebSession,
+    check_password,
+)
 from tresor.domain.errors import InvalidTwoFactorCode, NotFound, SignInFailed
 from tresor.domain.secrets import Secret
 from tresor.services.accounts.credentials import Credentials, account_key, ip_key
@@ -65,8 +71,9 @@ class AccountService:
         ``keep_session_id`` (the one asking) ends.
 
         Raises: WeakPassword, SignInFailed (a wrong current password), TooManyAttempts."""
-        new_hash = await self._credentials.new_hash(new)
+        check_password(new, self.policy)  # before the current one is checked (and counted)
         await self._credentials.check_current(user_id, current)
+        new_hash = await self._credentials.new_hash(new)
         now = self._clock.now()
         async with self._uow() as uow:
             await uow.passwords.set(user_id, new_hash, now)

@@ -258,6 +258,7 @@ async def test_a_user_creates_lists_and_revokes_their_api_clients(accounts: Acco
     alice = await accounts.user()
     access = accounts.access
     first, secret = await access.create_client_for(alice, name=" tax export ", scopes="read")
+    accounts.clock.advance(1)  # listed oldest first
     second, _ = await access.create_client_for(alice, name="bot", scopes="read,trade")
     assert first.name == "tax export"
     assert first.scopes == frozenset({Scope.READ})

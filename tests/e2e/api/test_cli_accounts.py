@@ -8,12 +8,13 @@ import asyncio
 import json
 from typing import Any
 
+import pyotp
 import pytest
 from typer.testing import CliRunner
 
 from tresor.bootstrap import build_runtime
 from tresor.config import Settings
-from tresor.domain.errors import SignInFailed
+from tresor.domain.errors import SignInFailed, TwoFactorRequired
 from tresor.domain.secrets import Secret
 from tresor.entrypoints.cli.main import app
 
@@ -92,3 +93,29 @@ def test_set_password_replaces_the_password(admin: Admin) -> None:
     unknown = admin("admin", "set-password", "nobody", "--password-stdin", stdin=PASSWORD)
     assert unknown.exit_code == 1
     assert "not_found" in unknown.text
+
+
+def test_reset_two_factor_lets_a_user_who_lost_it_sign_in_with_the_password(
+    admin: Admin,
+) -> None:
+    admin("admin", "create-user", "alice", "--password-stdin", stdin=PASSWORD)
+
+    async def turn_on() -> None:
+        runtime = await build_runtime(admin.settings)
+        try:
+            accounts = runtime.container.accounts
+            user = await runtime.container.access.find_user("alice")
+            secret, _ = await accounts.begin_two_factor(user.id, "alice")
+            await accounts.confirm_two_factor(user.id, pyotp.TOTP(secret.reveal()).now())
+        finally:
+            await runtime.aclose()
+
+    asyncio.run(turn_on())
+    with pytest.raises(TwoFactorRequired):
+        admin.signs_in("alice", PASSWORD)
+    result = admin("admin", "reset-two-factor", "alice")
+    assert result.exit_code == 0, result.output
+    assert "Turned two-factor sign-in off for alice" in result.text
+    assert admin.signs_in("alice", PASSWORD)
+    again = admin("admin", "reset-two-factor", "alice")
+    assert "nothing changed" in again.text

@@ -14,6 +14,7 @@ from tresor.domain.accounts import check_csrf, totp_context
 from tresor.domain.errors import (
     Conflict,
     InvalidTwoFactorCode,
+    SessionExpired,
     SignInFailed,
     TooManyAttempts,
     TwoFactorRequired,
@@ -314,3 +315,19 @@ async def test_two_factor_secrets_follow_a_master_key_rotation(accounts: Account
         store=accounts.store, clock=accounts.clock, vault=EnvelopeVault(Keyring(new_key))
     )
     assert await only_new.sign_in(code=only_new.code(app))
+
+
+async def test_the_operator_can_reset_two_factor_for_a_user_who_lost_it(
+    accounts: Accounts,
+) -> None:
+    alice = await accounts.user()
+    await accounts.with_two_factor(alice)
+    token = await accounts.sign_in(
+        code=(await accounts.service.renew_recovery_codes(alice, PASSWORD))[0]
+    )
+    assert await accounts.service.reset_two_factor(alice) is True
+    assert await accounts.service.reset_two_factor(alice) is False
+    assert not await accounts.service.two_factor_enabled(alice)
+    with pytest.raises(SessionExpired):
+        await accounts.service.session(token, "ip")
+    assert await accounts.sign_in()  # the password alone again

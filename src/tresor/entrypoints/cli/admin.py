@@ -125,3 +125,18 @@ def create_client(
         )
 
     run(job)
+
+
+@app.command("reset-two-factor")
+def reset_two_factor(name: Annotated[str, typer.Argument(help="The user's name.")]) -> None:
+    """Turn a user's two-factor sign-in off (they lost their authenticator app and their
+    recovery codes); every session of theirs ends. They can set it up again once signed in."""
+
+    async def job(rt: Runtime) -> None:
+        user = await rt.container.access.find_user(name)
+        if await rt.container.accounts.reset_two_factor(user.id):
+            console.print(f"Turned two-factor sign-in off for [bold]{user.name}[/].")
+        else:
+            console.print(f"[bold]{user.name}[/] had no two-factor sign-in; nothing changed.")
+
+    run(job)

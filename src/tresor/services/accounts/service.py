@@ -159,6 +159,19 @@ class AccountService:
         await self._credentials.check_current(user_id, password)
         await self._two_factor.turn_off(user_id)
 
+    async def reset_two_factor(self, user_id: str) -> bool:
+        """Turn two-factor off without the password (the operator's ``tresor admin
+        reset-two-factor``, for a user who lost both the app and the recovery codes); whether
+        it was on or being set up. The user's sessions end.
+
+        Raises: NotFound."""
+        async with self._uow(read_only=True) as uow:
+            if await uow.users.get(user_id) is None:
+                raise NotFound("There is no such user.")
+        was_on = await self._two_factor.turn_off(user_id)
+        await self._sessions.end_all(user_id)
+        return was_on
+
     async def renew_recovery_codes(self, user_id: str, password: Secret) -> list[str]:
         """New recovery codes instead of the old ones (shown once).
 

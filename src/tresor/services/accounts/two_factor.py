@@ -163,10 +163,12 @@ class TwoFactorCodes:
             await uow.commit()
         return codes
 
-    async def turn_off(self, user_id: str) -> None:
+    async def turn_off(self, user_id: str) -> bool:
+        """Forget the secrets and recovery codes; whether there were any."""
         async with self._uow() as uow:
-            if await uow.two_factor.delete(user_id):
-                await uow.commit()
+            deleted = await uow.two_factor.delete(user_id)
+            await uow.commit()
+        return deleted
 
     async def enabled(self, user_id: str) -> bool:
         async with self._uow(read_only=True) as uow:

@@ -125,6 +125,14 @@ class AccessService:
             )
         return user
 
+    async def user(self, user_id: str) -> User:
+        """The user of an id (a signed-in session's). Raises: NotFound."""
+        async with self._uow(read_only=True) as uow:
+            user = await uow.users.get(user_id)
+        if user is None:
+            raise NotFound("There is no such user.")
+        return user
+
     async def create_client(
         self,
         user_name: str,

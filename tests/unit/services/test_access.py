@@ -14,6 +14,7 @@ from tresor.domain.errors import (
     InvalidGrant,
     InvalidScope,
     InvalidToken,
+    NotFound,
     TooManyAttempts,
 )
 from tresor.services.access import AccessPolicy, AccessService, digest
@@ -162,3 +163,10 @@ async def test_tokens_of_another_kind_or_shape_are_refused(access: AccessService
     for bad in (issued.refresh_token, "tra_nope", "", "Bearer x"):
         with pytest.raises(InvalidToken):
             await access.authenticate(bad, "ip")
+
+
+async def test_a_user_is_found_by_id_and_an_unknown_id_is_not_found(access: AccessService) -> None:
+    made = await access.create_user("alice")
+    assert (await access.user(made.id)).name == "alice"
+    with pytest.raises(NotFound):
+        await access.user("no-such-id")

@@ -2,10 +2,11 @@
 page is, the permissions to tick, the ones never to tick, and what the exchange calls its
 fields.
 
-The permission names are spelled as each exchange's key page spells them (checked against
-their help pages: Binance "How to create API keys", OKX "API key permissions", KuCoin "API
-management", Kraken "How to create an API key"). An exchange without a guide gets the generic
-one: the same rules, in general words.
+The permission names are meant to be spelled as each exchange's key page spells them
+(Binance's match the flags ``adapters/exchange/probes.py`` reads; the others are from the
+exchanges' help pages as last known, not checked against a live page: correct them when an
+exchange renames one). An exchange without a guide gets the generic one: the same rules, in
+general words.
 
 ``choices`` lists what a user may connect: the endpoints the operator configured
 (``TRESOR_ENDPOINTS``: a simulator, a testnet) first, then the exchanges themselves that have a

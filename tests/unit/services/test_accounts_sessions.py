@@ -301,3 +301,19 @@ async def test_an_api_client_needs_a_name_and_known_scopes(
     with pytest.raises(error):
         await accounts.access.create_client_for(alice, name=name, scopes=scopes)
     assert await accounts.access.clients_of(alice) == []
+
+
+async def test_sessions_ended_or_expired_over_a_day_ago_are_purged(accounts: Accounts) -> None:
+    await accounts.user()
+    ended = await accounts.sign_in()
+    await accounts.service.sign_out(ended)
+    await accounts.sign_in()  # expires 12 hours after sign-in
+    accounts.clock.advance(11 * 3600)
+    live = await accounts.sign_in()
+    accounts.clock.advance(13 * 3600 + 1)  # the first ended 24 h ago, the second expired 12 h ago
+    assert await accounts.service.purge_sessions() == 1
+    accounts.clock.advance(12 * 3600)
+    assert await accounts.service.purge_sessions() == 1
+    assert len(accounts.store.committed.accounts.sessions) == 1
+    with pytest.raises(SessionExpired):
+        await accounts.service.session(live, "ip")

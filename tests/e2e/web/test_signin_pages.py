@@ -188,6 +188,9 @@ async def test_the_overview_shows_the_figures_of_get_v1_portfolio(api: Api) -> N
     change = re.search(r'id="net-worth-change">([^<]+)<', page.text)
     assert change
     assert change.group(1).startswith("+")
+    # an hour of history in a week's range: the chart is drawn over the hour it knows
+    assert "Net worth since " in page.text
+    assert "<polyline" in page.text
     assert "main" in page.text
     assert "Connected" in page.text
 

@@ -133,6 +133,11 @@ class Renderer:
         )
 
 
+def when_short(ms: int, zone: str) -> str:
+    """An instant in ``zone``, as ``Dec 07 14:05``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(_zone(zone)).strftime("%b %d %H:%M")
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

@@ -18,13 +18,17 @@ from fastapi.responses import RedirectResponse, Response
 from tresor.domain.access import Scope
 from tresor.entrypoints.web import charts
 from tresor.entrypoints.web.labels import badge
-from tresor.entrypoints.web.render import Renderer
+from tresor.entrypoints.web.render import Renderer, when_short
 from tresor.entrypoints.web.session import Actor, Viewer, container_of
 
 router = APIRouter(include_in_schema=False)
 HOUR_MS = 3_600_000
 RANGES = {"24h": 24 * HOUR_MS, "7d": 7 * 24 * HOUR_MS, "30d": 30 * 24 * HOUR_MS}
 Range = Literal["24h", "7d", "30d"]
+# a range whose values fill fewer buckets than this is drawn over its known part only: a
+# connection added minutes ago shows minutes of history, not one point at the end of a week
+MIN_KNOWN_BUCKETS = 8
+MIN_ZOOM_MS = 120_000
 ConnectionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
 
 
@@ -51,7 +55,17 @@ async def overview(
     history = await services.portfolio.history(
         who.user_id, since_ms=until - RANGES[range], until_ms=until, quote=who.quote
     )
+    known = [p for p in history.points if p.value is not None]
+    since_ms: int | None = None
+    if 0 < len(known) < MIN_KNOWN_BUCKETS and until - known[0].start_ms >= MIN_ZOOM_MS:
+        since_ms = known[0].start_ms
+        history = await services.portfolio.history(
+            who.user_id, since_ms=since_ms, until_ms=until, quote=who.quote
+        )
     points = [(p.end_ms, p.value) for p in history.points]
+    span = (
+        f"since {when_short(since_ms, who.timezone)}" if since_ms is not None else f"over {range}"
+    )
     parts = charts.slices([(a.asset, a.allocation) for a in portfolio.assets])
     renderer: Renderer = request.app.state.renderer
     return renderer.page(
@@ -61,9 +75,10 @@ async def overview(
             "who": who,
             "portfolio": portfolio,
             "range": range,
+            "span": span,
             "ranges": list(RANGES),
             "change": change_of(points),
-            "line": charts.line_chart(points, title=f"Net worth in {who.quote} over {range}"),
+            "line": charts.line_chart(points, title=f"Net worth in {who.quote} {span}"),
             "donut": charts.donut(parts, title="Allocation by asset"),
             "slices": parts,
             "cards": [(c, badge(c.status)) for c in portfolio.connections],

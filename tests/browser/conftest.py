@@ -103,8 +103,12 @@ def checker(request: pytest.FixtureRequest) -> Checker:
 
 
 @pytest.fixture
-def page(context: BrowserContext, checker: Checker) -> Page:
-    return checker.watch(context.new_page())
+def page(context: BrowserContext, checker: Checker) -> Iterator[Page]:
+    """A tab of the context; a test whose pages broke the Content-Security-Policy (an inline
+    script or style, a handler attribute) errors at its end."""
+    found = checker.watch(context.new_page())
+    yield found
+    assert checker.csp_reports() == [], "CSP reports:\n" + "\n".join(checker.csp_reports())
 
 
 @pytest.fixture

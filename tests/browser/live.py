@@ -163,10 +163,16 @@ class LiveTresor:
     def read_only_key(self) -> dict[str, str]:
         return self.key(READ_ONLY)
 
-    def connect(self, user: User, label: str = "main") -> str:
+    def connect(
+        self, user: User, label: str = "main", history: dict[str, Any] | None = None
+    ) -> str:
         """A connection of ``user`` to a funded simulator account (a trade key), added through
-        the service and made due for the scheduler at once; its id."""
-        key = self.key()
+        the service and made due for the scheduler at once; its id. ``history``: the account's
+        past made first by the simulator (``days``, ``trades``, ``symbols``, ``open_orders``)."""
+        account = self.sim.account(FUNDS)
+        if history is not None:
+            self.sim.history(account, **history)
+        key = self.sim.key(account, TRADE)
         credentials = Credentials(api_key=Secret(key["api_key"]), secret=Secret(key["secret"]))
         container = self.runtime.container
 
@@ -205,6 +211,51 @@ class LiveTresor:
         answer = self.http.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200, answer.text
         return answer.json()
+
+    def post(self, token: str, path: str, body: dict[str, Any], **headers: str) -> Any:
+        answer = self.http.post(
+            path, json=body, headers={"Authorization": f"Bearer {token}", **headers}
+        )
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    def resting_price(self) -> Decimal:
+        """A limit buy price for BTC/USDT at 60% of the best bid: valid, and it rests."""
+        ticker = self.sim.http.get("/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"})
+        ticker.raise_for_status()
+        return (Decimal(ticker.json()["bidPrice"]) * Decimal("0.6")).quantize(Decimal(1))
+
+    def resting_order(self, token: str, connection_id: str, amount: str = "0.001") -> str:
+        """A limit buy placed through ``POST /v1/orders`` that stays open; its id."""
+        body = {
+            "connection_id": connection_id,
+            "symbol": "BTC/USDT",
+            "side": "buy",
+            "type": "limit",
+            "amount": amount,
+            "price": str(self.resting_price()),
+        }
+        order = self.post(token, "/v1/orders", body, **{"Idempotency-Key": secrets.token_hex(8)})
+        assert order["state"] == "open", order
+        order_id: str = order["id"]
+        return order_id
+
+    def dry_run_rule(self, token: str) -> str:
+        """A rebalancing rule that only logs what it would trade; its id."""
+        body = {"name": "half-half", "targets": {"BTC": "50", "USDT": "50"}, "drift_pp": "5"}
+        rule_id: str = self.post(token, "/v1/rules", {**body, "mode": "dry_run"})["id"]
+        return rule_id
+
+    def listed(self, token: str, path: str, timeout: float = 60.0, **params: Any) -> list[Any]:
+        """The items of a listing (``/v1/trades`` ...) once it has some (the history synced)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            items: list[Any] = self.api(token, path, **params)["items"]
+            if items:
+                return items
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} stayed empty for {timeout} s")
+            time.sleep(0.3)
 
     def synced_portfolio(self, token: str, timeout: float = 30.0) -> dict[str, Any]:
         """``GET /v1/portfolio`` once every connection has balances (the scheduler synced)."""

@@ -83,35 +83,35 @@ class Browser:
         await self.http.aclose()
 
 
-def browser(api: Api, ip: str = "127.0.0.1") -> Browser:
+def browser(server: Api, ip: str = "127.0.0.1") -> Browser:
     """A browser with no session yet (its responses go to the leak scan's list too)."""
 
     async def keep(response: httpx.Response) -> None:
         await response.aread()
-        api.responses.append(response)
+        server.responses.append(response)
 
     http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=api.app, client=(ip, 51234)),
+        transport=httpx.ASGITransport(app=server.app, client=(ip, 51234)),
         base_url=BASE_URL,
         event_hooks={"response": [keep]},
     )
-    api._clients.append(http)
-    return Browser(api, http)
+    server._clients.append(http)
+    return Browser(server, http)
 
 
-async def user_with_password(api: Api, name: str, password: str = PASSWORD) -> str:
+async def user_with_password(server: Api, name: str, password: str = PASSWORD) -> str:
     """A new user with a password; its id."""
-    container = api.runtime.container
+    container = server.runtime.container
     user = await container.access.create_user(name)
     await container.accounts.set_password(user.id, Secret(password))
-    api.secrets.add(password)
+    server.secrets.add(password)
     return user.id
 
 
-async def signed_in(api: Api, name: str, password: str = PASSWORD) -> Browser:
+async def signed_in(server: Api, name: str, password: str = PASSWORD) -> Browser:
     """A new user with a password, signed in to the dashboard."""
-    user_id = await user_with_password(api, name, password)
-    found = browser(api)
+    user_id = await user_with_password(server, name, password)
+    found = browser(server)
     answer = await found.sign_in(name, password)
     assert answer.status_code == 303, answer.text
     assert found.csrf, "the overview carries a CSRF token"

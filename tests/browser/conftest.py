@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.browser.live import SIM_WEIGHT, LiveTresor, User
+from tests.browser.live import SIM_WEIGHT, LiveTresor, Owner, User
 from tests.browser.pages import Checker, sign_in
 from tests.support.simclient import SimAdmin
 from tresor.sim.server import SimConfig, serve_in_thread
@@ -122,3 +122,17 @@ def signed_in(page: Page, user: User) -> Page:
     """The page, signed in as ``user`` (on the overview)."""
     sign_in(page, user)
     return page
+
+
+@pytest.fixture
+def owner(tresor: LiveTresor, user: User) -> Owner:
+    """``user`` with data on every page: a synced connection with some history (trades,
+    orders, transfers), an open order, a dry-run rule and an API client (the token's)."""
+    history = {"days": 20, "trades": 30, "symbols": ["BTCUSDT", "ETHUSDT"], "open_orders": 1}
+    connection_id = tresor.connect(user, "spot", history=history)
+    token = tresor.token(user)
+    tresor.synced_portfolio(token)
+    tresor.listed(token, "/v1/trades")
+    order_id = tresor.resting_order(token, connection_id)
+    rule_id = tresor.dry_run_rule(token)
+    return Owner(user, connection_id, order_id, rule_id)

@@ -48,6 +48,16 @@ class User:
     password: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Owner:
+    """A user with data on every page (the ``owner`` fixture)."""
+
+    user: User
+    connection_id: str
+    order_id: str
+    rule_id: str
+
+
 class LiveTresor:
     """One Tresor served over HTTP for the whole browser suite."""
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from axe_playwright_python.base import AXE_SCRIPT
 from playwright.sync_api import Page, Response
@@ -115,3 +115,66 @@ def sign_in(page: Page, user: User, code: str = "") -> None:
     with page.expect_navigation():
         page.get_by_role("button", name="Sign in").click()
     assert urlsplit(page.url).path == "/", page.url
+
+
+# -- following the links -----------------------------------------------------------------
+MAX_PAGES = 60
+MAX_CHILDREN = 3  # pages under one parent path (one guide per exchange is enough of them)
+NOT_PAGES = re.compile(r"^/(static/|logout$|login$)|\.csv$")
+# a path segment that is an id: hex (connections, rules, sessions) or prefixed (ord_...)
+ID_SEGMENT = re.compile(r"^(?:[0-9a-f]{16,}|[a-z]{2,6}_[A-Za-z0-9_-]{8,})$")
+LINKS = """els => els
+  .filter(a => !a.hasAttribute('download'))
+  .map(a => a.getAttribute('href'))"""
+FORMS = """fs => fs.map(f => ({
+  action: f.getAttribute('action') || location.pathname,
+  fields: [...new FormData(f)].filter(([k, v]) => typeof v === 'string')
+}))"""
+
+
+@dataclass
+class Site:
+    """What a crawl found: the pages (path -> the URL opened) and the POST forms (action ->
+    its fields)."""
+
+    pages: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    forms: dict[str, list[list[str]]] = field(default_factory=dict)
+
+
+def crawl(page: Page, on_page: Callable[[Page, str], None] | None = None) -> Site:
+    """Follow the dashboard's links breadth first from the main navigation, each path once."""
+    site = Site()
+    goto(page, "/")
+    nav = page.locator("nav[aria-label=Main] a").evaluate_all(LINKS)
+    queue = ["/", *nav]
+    children: dict[str, int] = {}
+    while queue and len(site.pages) < MAX_PAGES:
+        url = queue.pop(0)
+        path = urlsplit(url).path
+        if path in site.pages or NOT_PAGES.search(path):
+            continue
+        parent = path.rstrip("/").rsplit("/", 1)[0]
+        children[parent] = children.get(parent, 0) + 1
+        if parent and children[parent] > MAX_CHILDREN:
+            continue
+        answer = page.goto(url)
+        assert answer is not None, url
+        site.pages[path] = url
+        site.statuses[path] = answer.status
+        if on_page is not None:
+            on_page(page, path)
+        for form in page.locator("form[method=post]").evaluate_all(FORMS):
+            site.forms.setdefault(urlsplit(form["action"]).path, form["fields"])
+        base = page.url
+        for href in page.locator("a[href]").evaluate_all(LINKS):
+            target = urljoin(base, href)
+            if urlsplit(target).netloc == urlsplit(base).netloc:
+                queue.append(urlsplit(target)._replace(scheme="", netloc="", fragment="").geturl())
+    return site
+
+
+def page_name(path: str) -> str:
+    """A page's name in screenshots: ``exchanges_id`` for ``/exchanges/<an id>``."""
+    parts = ["id" if ID_SEGMENT.match(s) else s for s in path.strip("/").split("/")]
+    return "_".join(parts) or "home"

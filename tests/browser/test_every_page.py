@@ -6,29 +6,14 @@ a 404 on every page and form that names the first user's ids."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.live import LiveTresor, User
-from tests.browser.pages import Checker, goto, sign_in
+from tests.browser.live import LiveTresor, Owner
+from tests.browser.pages import ID_SEGMENT, Checker, crawl, goto, page_name, sign_in
 
-MAX_PAGES = 60
-MAX_CHILDREN = 3  # pages under one parent path (one guide per exchange is enough of them)
-NOT_PAGES = re.compile(r"^/(static/|logout$|login$)|\.csv$")
-# a path segment that is an id: hex (connections, rules, sessions) or prefixed (ord_...)
-ID_SEGMENT = re.compile(r"^(?:[0-9a-f]{16,}|[a-z]{2,6}_[A-Za-z0-9_-]{8,})$")
-LINKS = """els => els
-  .filter(a => !a.hasAttribute('download'))
-  .map(a => a.getAttribute('href'))"""
-FORMS = """fs => fs.map(f => ({
-  action: f.getAttribute('action') || location.pathname,
-  fields: [...new FormData(f)].filter(([k, v]) => typeof v === 'string')
-}))"""
 POST = """async ([url, fields, token]) => {
   const body = new URLSearchParams();
   for (const [k, v] of fields) if (k !== "csrf_token") body.append(k, v);
@@ -37,76 +22,6 @@ POST = """async ([url, fields, token]) => {
   return {status: answer.status, text: await answer.text()};
 }"""
 CSRF = "() => document.querySelector('meta[name=csrf-token]').content"
-
-
-@dataclass
-class Site:
-    """What a crawl found: the pages (path -> the URL opened) and the POST forms (action ->
-    its fields)."""
-
-    pages: dict[str, str] = field(default_factory=dict)
-    statuses: dict[str, int] = field(default_factory=dict)
-    forms: dict[str, list[list[str]]] = field(default_factory=dict)
-
-
-def crawl(page: Page, on_page: Callable[[Page, str], None] | None = None) -> Site:
-    """Follow the dashboard's links breadth first from the main navigation, each path once."""
-    site = Site()
-    goto(page, "/")
-    nav = page.locator("nav[aria-label=Main] a").evaluate_all(LINKS)
-    queue = ["/", *nav]
-    children: dict[str, int] = {}
-    while queue and len(site.pages) < MAX_PAGES:
-        url = queue.pop(0)
-        path = urlsplit(url).path
-        if path in site.pages or NOT_PAGES.search(path):
-            continue
-        parent = path.rstrip("/").rsplit("/", 1)[0]
-        children[parent] = children.get(parent, 0) + 1
-        if parent and children[parent] > MAX_CHILDREN:
-            continue
-        answer = page.goto(url)
-        assert answer is not None, url
-        site.pages[path] = url
-        site.statuses[path] = answer.status
-        if on_page is not None:
-            on_page(page, path)
-        for form in page.locator("form[method=post]").evaluate_all(FORMS):
-            site.forms.setdefault(urlsplit(form["action"]).path, form["fields"])
-        base = page.url
-        for href in page.locator("a[href]").evaluate_all(LINKS):
-            target = urljoin(base, href)
-            if urlsplit(target).netloc == urlsplit(base).netloc:
-                queue.append(urlsplit(target)._replace(scheme="", netloc="", fragment="").geturl())
-    return site
-
-
-def _name(path: str) -> str:
-    """The screenshot's name: ``exchanges_id`` for ``/exchanges/<an id>``."""
-    parts = ["id" if ID_SEGMENT.match(s) else s for s in path.strip("/").split("/")]
-    return "_".join(parts) or "home"
-
-
-@dataclass
-class Owner:
-    user: User
-    connection_id: str
-    order_id: str
-    rule_id: str
-
-
-@pytest.fixture
-def owner(tresor: LiveTresor, user: User) -> Owner:
-    """``user`` with data on every page: a synced connection with some history, an open
-    order, a dry-run rule and an API client (the token's)."""
-    history = {"days": 20, "trades": 30, "symbols": ["BTCUSDT", "ETHUSDT"], "open_orders": 1}
-    connection_id = tresor.connect(user, "spot", history=history)
-    token = tresor.token(user)
-    tresor.synced_portfolio(token)
-    tresor.listed(token, "/v1/trades")
-    order_id = tresor.resting_order(token, connection_id)
-    rule_id = tresor.dry_run_rule(token)
-    return Owner(user, connection_id, order_id, rule_id)
 
 
 @pytest.fixture
@@ -127,7 +42,7 @@ def test_every_page_has_one_heading_a_screenshot_no_serious_axe_violation_and_no
 
     def check(found: Page, path: str) -> None:
         headings[path] = found.locator("h1").count()
-        checker.check(found, _name(path))
+        checker.check(found, page_name(path))
 
     site = crawl(page, check)
     nav = ["/exchanges", "/assets", "/trades", "/orders", "/transfers", "/trade", "/logs"]

@@ -96,7 +96,7 @@ def test_tab_reaches_the_fields_and_the_button_and_enter_signs_in(page: Page, us
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
 
 
-def _two_factor_on(tresor: LiveTresor, user: User) -> pyotp.TOTP:
+def _two_factor_on(tresor: LiveTresor, user: User) -> tuple[pyotp.TOTP, list[str]]:
     """Two-factor set up and confirmed through the service, with the code of the previous
     30-second step (accepted: one step either way), so that the current step's code is still
     unused for the sign-in."""
@@ -107,13 +107,13 @@ def _two_factor_on(tresor: LiveTresor, user: User) -> pyotp.TOTP:
     earlier = totp.at(time.time() - 30)
     codes = tresor.call(accounts.confirm_two_factor(user.id, earlier))
     assert len(codes) == 10
-    return totp
+    return totp, codes
 
 
 def test_with_two_factor_the_page_asks_for_the_code_refuses_a_wrong_one_and_takes_the_right_one(
     page: Page, tresor: LiveTresor, user: User, checker: Checker
 ) -> None:
-    totp = _two_factor_on(tresor, user)
+    totp, _ = _two_factor_on(tresor, user)
     goto(page, "/login")
     page.get_by_label("User name", exact=True).fill(user.name)
     page.get_by_label("Password", exact=True).fill(user.password)
@@ -136,3 +136,20 @@ def test_with_two_factor_the_page_asks_for_the_code_refuses_a_wrong_one_and_take
 
     sign_in(page, user, code=totp.now())
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+
+
+def test_a_recovery_code_signs_in_once(
+    page: Page, context: BrowserContext, tresor: LiveTresor, user: User
+) -> None:
+    _, codes = _two_factor_on(tresor, user)
+    sign_in(page, user, code=codes[0].upper())  # case does not matter
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
+    goto(page, "/login")
+    page.get_by_label("User name", exact=True).fill(user.name)
+    page.get_by_label("Password", exact=True).fill(user.password)
+    page.get_by_label("Two-factor code").fill(codes[0])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("already used")
+    assert urlsplit(page.url).path == "/login"
+    assert not any(c["name"] == "__Host-tresor" for c in context.cookies())

@@ -18,7 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.browser.live import SIM_WEIGHT, LiveTresor, Owner, User
 from tests.browser.pages import Checker, sign_in
@@ -36,6 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 15_000
+expect.set_options(timeout=10_000)  # assertions wait this long (5 s by default: a busy CI)
 
 
 def _chromium() -> str:

@@ -39,6 +39,7 @@ WITHDRAW = {**TRADE, "enableWithdrawals": True}
 SIM_WEIGHT = 1_000_000
 START_TIMEOUT = 60.0
 CALL_TIMEOUT = 60.0
+SYNC_TIMEOUT = 90.0  # the scheduler's first sync of a connection, on a busy machine
 
 
 @dataclass(frozen=True)
@@ -256,26 +257,33 @@ class LiveTresor:
         rule_id: str = self.post(token, "/v1/rules", {**body, "mode": "dry_run"})["id"]
         return rule_id
 
-    def listed(self, token: str, path: str, timeout: float = 60.0, **params: Any) -> list[Any]:
-        """The items of a listing (``/v1/trades`` ...) once it has some (the history synced)."""
+    def until(self, found: Callable[[], T | None], what: str, timeout: float = SYNC_TIMEOUT) -> T:
+        """``found()``'s first answer that is not None (or falsy), asked every 0.2 s."""
         deadline = time.monotonic() + timeout
         while True:
-            items: list[Any] = self.api(token, path, **params)["items"]
-            if items:
-                return items
+            answer = found()
+            if answer:
+                return answer
             if time.monotonic() > deadline:
-                raise AssertionError(f"{path} stayed empty for {timeout} s")
-            time.sleep(0.3)
+                raise AssertionError(f"{what}: not within {timeout} s")
+            time.sleep(0.2)
 
-    def synced_portfolio(self, token: str, timeout: float = 30.0) -> dict[str, Any]:
+    def listed(self, token: str, path: str, **params: Any) -> list[Any]:
+        """The items of a listing (``/v1/trades`` ...) once it has some (the history synced)."""
+        items: list[Any] = self.until(
+            lambda: self.api(token, path, **params)["items"], f"{path} has items"
+        )
+        return items
+
+    def synced_portfolio(self, token: str) -> dict[str, Any]:
         """``GET /v1/portfolio`` once every connection has balances (the scheduler synced)."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def synced() -> dict[str, Any] | None:
             found: dict[str, Any] = self.api(token, "/v1/portfolio")
             connections = found["connections"]
             if connections and all(c["freshness"]["taken_ms"] for c in connections):
                 if Decimal(found["total"]) > 0:
                     return found
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the portfolio was not synced within {timeout} s: {found}")
-            time.sleep(0.2)
+            return None
+
+        return self.until(synced, "every connection synced")

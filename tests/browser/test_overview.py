@@ -89,24 +89,23 @@ def test_sync_now_makes_the_scheduler_take_the_balances_again(
     tresor.connect(user, "main")
     token = tresor.token(user)
     tresor.synced_portfolio(token)
+
+    def freshness() -> dict[str, Any]:
+        found: dict[str, Any] = tresor.api(token, "/v1/portfolio")["connections"][0]
+        return found["freshness"]
+
     # the first sync (balances, then the 90-day backfill) over: pressed during it, "sync now"
     # would make due a job that is running already
-    for _ in range(300):
-        freshness = tresor.api(token, "/v1/portfolio")["connections"][0]["freshness"]
-        if freshness["last_success_ms"]:
-            break
-        signed_in.wait_for_timeout(100)
-    first = freshness["taken_ms"]
-    assert first, freshness
+    first = tresor.until(
+        lambda: freshness()["last_success_ms"] and freshness()["taken_ms"], "the first sync"
+    )
     goto(signed_in, "/")
     with signed_in.expect_navigation():
         signed_in.get_by_role("button", name="Sync now").click()
     expect(signed_in.get_by_role("heading", level=1)).to_have_text("Overview")
-    for _ in range(100):
-        taken = tresor.api(token, "/v1/portfolio")["connections"][0]["freshness"]["taken_ms"]
-        if taken > first:
-            break
-        signed_in.wait_for_timeout(100)
+    taken = tresor.until(
+        lambda: freshness()["taken_ms"] > first and freshness()["taken_ms"], "new balances"
+    )
     assert taken > first
 
 

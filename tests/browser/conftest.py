@@ -111,12 +111,15 @@ def checker(request: pytest.FixtureRequest) -> Checker:
 
 
 @pytest.fixture
-def page(context: BrowserContext, checker: Checker) -> Iterator[Page]:
-    """A tab of the context; a test whose pages broke the Content-Security-Policy (an inline
-    script or style, a handler attribute) errors at its end."""
-    found = checker.watch(context.new_page())
+def page(context: BrowserContext, checker: Checker, tresor: LiveTresor) -> Iterator[Page]:
+    """A tab of the context. A test errors at its end if its pages broke the
+    Content-Security-Policy (an inline script or style, a handler attribute), asked for
+    anything from another origin (every asset is Tresor's own) or failed to load an asset."""
+    found = checker.watch(context.new_page(), origin=tresor.url)
     yield found
     assert checker.csp_reports() == [], "CSP reports:\n" + "\n".join(checker.csp_reports())
+    assert checker.foreign == [], f"requests to other origins: {checker.foreign}"
+    assert checker.broken == [], f"assets that failed to load: {checker.broken}"
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from tests.browser.live import User
 ROOT = Path(__file__).resolve().parents[2]
 FAILING_IMPACTS = frozenset({"serious", "critical"})
 AXE_OPTIONS = {"resultTypes": ["violations"]}
+ASSET_TYPES = frozenset({"stylesheet", "script", "image", "font", "media", "manifest"})
 
 
 def artifacts_dir() -> Path:
@@ -40,14 +41,29 @@ def _slug(text: str) -> str:
 
 @dataclass
 class Checker:
-    """The screenshots and axe runs of one test; its CSP reports, console errors and failed
-    requests (``page.on`` listeners, attached by ``watch``)."""
+    """The screenshots and axe runs of one test; its CSP reports, console errors, requests to
+    other origins and assets that failed to load (``page.on`` listeners, attached by
+    ``watch``)."""
 
     test: str
     shots: list[Path] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
 
-    def watch(self, page: Page) -> Page:
+    def watch(self, page: Page, origin: str | None = None) -> Page:
+        """Listen to ``page``; with ``origin``, a request anywhere else is noted (every asset
+        is served by Tresor itself)."""
+        if origin is not None:
+            page.on("request", lambda r: self._request(origin, r.url))
+        page.on(
+            "response",
+            lambda r: (
+                self.broken.append(f"{r.status} {r.url}")
+                if r.status >= 400 and r.request.resource_type in ASSET_TYPES
+                else None
+            ),
+        )
         page.on(
             "console",
             lambda m: (
@@ -58,6 +74,10 @@ class Checker:
         )
         page.on("pageerror", lambda e: self.console_errors.append(f"pageerror: {e}"))
         return page
+
+    def _request(self, origin: str, url: str) -> None:
+        if not url.startswith((origin + "/", "data:", "blob:", "about:")):
+            self.foreign.append(url)
 
     def screenshot(self, page: Page, name: str) -> Path:
         folder = artifacts_dir() / "screenshots"

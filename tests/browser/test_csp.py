@@ -1,12 +1,13 @@
 """The Content-Security-Policy as Chromium enforces it: an inline script or style put into a
 page does not run and is reported, which is what the ``page`` fixture's check at the end of
-every test relies on to catch a template that breaks the policy."""
+every test relies on to catch a template that breaks the policy; likewise an asset that fails
+to load is noted."""
 
 from __future__ import annotations
 
 from playwright.sync_api import BrowserContext
 
-from tests.browser.live import User
+from tests.browser.live import LiveTresor, User
 from tests.browser.pages import Checker, goto, sign_in
 
 INJECT = """() => {
@@ -39,4 +40,26 @@ def test_an_inline_script_or_style_is_blocked_and_reported(
     reports = watched.csp_reports()
     assert any("script" in r for r in reports), watched.console_errors
     assert any("style" in r for r in reports), watched.console_errors
+    page.close()
+
+
+def test_an_asset_that_fails_to_load_or_comes_from_elsewhere_is_noted(
+    context: BrowserContext, user: User, tresor: LiveTresor
+) -> None:
+    watched = Checker("assets")
+    page = watched.watch(context.new_page(), origin=tresor.url)
+    sign_in(page, user)
+    assert watched.broken == []
+    assert watched.foreign == []
+    with page.expect_response("**/static/missing.css"):
+        page.evaluate(
+            """() => {
+              const link = document.createElement("link");
+              link.rel = "stylesheet";
+              link.href = "/static/missing.css";
+              document.head.appendChild(link);
+            }"""
+        )
+    page.wait_for_timeout(100)
+    assert watched.broken == [f"404 {tresor.url}/static/missing.css"]
     page.close()

@@ -1,12 +1,14 @@
 """What the benchmarks share: Tresor's processes (the simulator, the API server) started in
 processes of their own, so their CPU is not the benchmark's, and their CPU time read back; the
-API in the benchmark's own process (``in_process_api``); latency summaries."""
+API in the benchmark's own process (``in_process_api``); latency summaries; a balance history
+written in bulk behind the latest synced snapshots (``backdate_snapshots``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -14,11 +16,13 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tresor.adapters.db.sync_store import SNAPSHOTS
 from tresor.bootstrap import Runtime, build_runtime
 from tresor.config import Settings
 from tresor.entrypoints.api.app import create_app
@@ -76,6 +80,55 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+async def backdate_snapshots(
+    runtime: Runtime,
+    connection_ids: list[str],
+    *,
+    days: float,
+    interval_ms: int = 300_000,
+    seed: int = 7,
+    batch: int = 5_000,
+) -> int:
+    """A balance history behind each connection's latest stored snapshot (a real sync's), as
+    the balance sync would have left it every ``interval_ms`` (the default interval) over
+    ``days``: the same holdings, each asset's price a random walk (0.2 % a step) ending at the
+    latest price, so a chart of it moves like a market. Written straight into the snapshot
+    table, ``batch`` rows a statement; returns how many were written."""
+    rng = random.Random(seed)
+    latest = await runtime.store.latest_snapshots(connection_ids)
+    steps = int(days * 86_400_000 // interval_ms)
+    written = 0
+    async with runtime.database.engine.begin() as conn:
+        for cid in connection_ids:
+            snap = latest[cid]
+            balances = {
+                a: [format(b.free, "f"), format(b.locked, "f")]
+                for a, b in sorted(snap.snapshot.balances.items())
+            }
+            factor = dict.fromkeys(snap.prices, 1.0)
+            rows = []
+            for n in range(1, steps + 1):  # newest first, walking back from the latest price
+                for asset in factor:
+                    factor[asset] *= 1 + rng.gauss(0, 0.002)
+                rows.append(
+                    {
+                        "connection_id": cid,
+                        "taken_ms": snap.snapshot.taken_ms - n * interval_ms,
+                        "balances": balances,
+                        "quote": snap.quote,
+                        "prices": {
+                            a: format(round(p * Decimal(f"{factor[a]:.6f}"), 8), "f")
+                            for a, p in sorted(snap.prices.items())
+                        },
+                    }
+                )
+            rows.reverse()
+            for start in range(0, len(rows), batch):
+                await conn.execute(SNAPSHOTS.insert(), rows[start : start + batch])
+            written += len(rows)
+    return written
+
+
 class AsgiCaller:
     """Calls the API's ASGI application as a server would, with nothing of a client around it:
     one request's ASGI scope, its body, the answer's status and body. What it measures is the
@@ -87,19 +140,37 @@ class AsgiCaller:
         self._app = app
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """A JSON ``body`` POSTed to ``path``."""
         raw_headers = [(b"content-type", b"application/json")] + [
             (k.lower().encode(), v.encode()) for k, v in headers.items()
         ]
         raw_headers.append((b"content-length", str(len(body)).encode()))
+        return await self._call("POST", path, b"", body, raw_headers)
+
+    async def get(
+        self, path: str, query: str = "", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """``GET path?query``."""
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        return await self._call("GET", path, query.encode(), b"", raw_headers)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        query: bytes,
+        body: bytes,
+        raw_headers: list[tuple[bytes, bytes]],
+    ) -> tuple[int, bytes]:
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "POST",
+            "method": method,
             "scheme": "http",
             "path": path,
             "raw_path": path.encode(),
-            "query_string": b"",
+            "query_string": query,
             "root_path": "",
             "headers": raw_headers,
             "client": ("127.0.0.1", 50000),

@@ -1,22 +1,31 @@
-"""``GET /v1/portfolio`` under load: a user with 10 synced connections, 50 concurrent clients.
+"""``GET /v1/portfolio`` (or ``--route trades``: the first page of ``GET /v1/trades``) under
+load: a user with 10 synced connections, 50 concurrent clients.
 
 Setup (not measured): a simulator in a thread of this process; a user, a ``read`` API client and
 ``--connections`` Binance connections, each to its own simulated account holding
 ``--assets`` assets; ``--history-days`` of balance snapshots per connection at the default
 5-minute balance interval (written in bulk, oldest first, as the sync would have left them),
 then one real balance sync per connection (the latest snapshot, valued at the venue's prices).
+With ``--route trades``, also ``--trades`` trades over the connections (5 symbols each, a
+minute apart), written in bulk as the sync stores them.
 
 Measured: ``tresor serve`` in its own process (a real uvicorn server, ``TRESOR_PROCESS_ROLE=api``
 so no sync runs beside it), on SQLite in a temporary data directory or, with
-``--database-url``, on PostgreSQL (a fresh database, dropped at the end). ``--clients`` httpx
-async clients in this process, each with its own token and keep-alive connection, call
-``GET /v1/portfolio`` back to back for ``--warmup`` then ``--duration`` seconds. Reported from
-one run: requests, throughput, p50/p90/p99/max latency, errors (any answer but 200, or no
-answer), and the CPU the server used (of one core). Results also go to
-bench/results/portfolio_api.json (portfolio_api_postgresql.json with ``--database-url``);
-figures and how they were read in docs/benchmarks.md.
+``--database-url``, on PostgreSQL (a fresh database, dropped at the end). ``--clients``
+clients in this process, each with its own token and keep-alive connection, call the route
+back to back for ``--warmup`` then ``--duration`` seconds. The clients are plain HTTP/1.1 on
+asyncio streams (``--client raw``, the default: a request written as bytes, the answer read by
+its Content-Length), so the load costs the two cores it shares with the server as little as
+it can; ``--client httpx`` is the earlier figures' client (about 0.5 ms of CPU a request).
+Measured latency is from writing the request to reading the answer's last byte, so it holds
+everything the server does. Reported from one run: requests, throughput, p50/p90/p99/max
+latency, errors (any answer but 200, or no answer), the CPU the server used (of one core) and
+per request, and the client's. Results also go to bench/results/portfolio_api*.json
+(``_postgresql`` with ``--database-url``, ``_trades`` with ``--route trades``); figures and how
+they were read in docs/benchmarks.md.
 
-    .venv/bin/python bench/portfolio_api.py [--duration 10] [--clients 50] [--connections 10]
+    .venv/bin/python bench/portfolio_api.py [--route portfolio|trades] [--duration 10]
+        [--clients 50] [--connections 10] [--trades 100000] [--client raw|httpx]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test] [--json]
 """
 
@@ -24,9 +33,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
+import re
 import secrets
 import signal
 import subprocess
@@ -44,7 +55,7 @@ from rich.table import Table
 from sqlalchemy import make_url
 
 from common import TRESOR, cpu_seconds, wait_until_up
-from tresor.adapters.db.sync_store import SNAPSHOTS
+from tresor.adapters.db.sync_store import SNAPSHOTS, TRADES
 from tresor.bootstrap import build_runtime
 from tresor.config import Settings
 from tresor.domain.connections import Credentials
@@ -55,6 +66,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ["USDT", "BTC", "ETH", "BNB", "SOL", "XRP", "DOGE", "ADA", "TRX", "AVAX", "LINK", "DOT"]
 INTERVAL_MS = 300_000  # the default balance interval
 BATCH = 5_000
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "ETH/BTC"]
+PATHS = {"portfolio": "/v1/portfolio", "trades": "/v1/trades"}
+_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 
 
 # -- setup -------------------------------------------------------------------------------------
@@ -108,6 +122,33 @@ def history_rows(
     return rows
 
 
+def trade_rows(ids: list[str], count: int, now_ms: int, rng: random.Random) -> list[dict[str, Any]]:
+    """``count`` trades spread over the connections and ``SYMBOLS``, a minute apart each."""
+    rows = []
+    for n in range(count):
+        cid = ids[n % len(ids)]
+        symbol = SYMBOLS[(n // len(ids)) % len(SYMBOLS)]
+        price = Decimal(rng.randint(100, 70_000_00)) / 100
+        amount = Decimal(rng.randint(1, 100_000)) / 10_000
+        rows.append(
+            {
+                "connection_id": cid,
+                "symbol": symbol,
+                "trade_id": f"t{n}",
+                "order_id": f"o{n // 2}",
+                "side": "buy" if n % 3 else "sell",
+                "price": price,
+                "amount": amount,
+                "cost": price * amount,
+                "fee": (price * amount / 1000).quantize(Decimal("0.00000001")),
+                "fee_asset": symbol.split("/")[1],
+                "maker": bool(n % 2),
+                "time_ms": now_ms - (count - n) * 60_000,
+            }
+        )
+    return rows
+
+
 async def prepare(args: argparse.Namespace, data_dir: Path, database: str | None) -> dict[str, Any]:
     """The user, its API client and its synced connections; what the clients need."""
     running = serve_in_thread(SimConfig(seed=1, weight_per_minute=100_000_000))
@@ -151,6 +192,9 @@ async def prepare(args: argparse.Namespace, data_dir: Path, database: str | None
                 for start in range(0, len(rows), BATCH):
                     await conn.execute(SNAPSHOTS.insert(), rows[start : start + BATCH])
                 stored += len(rows)
+            trades = trade_rows(ids, args.trades, now, rng) if args.route == "trades" else []
+            for start in range(0, len(trades), BATCH):
+                await conn.execute(TRADES.insert(), trades[start : start + BATCH])
         for cid in ids:  # the latest snapshot of each: a real sync of the balances
             await runtime.sync.sync(cid, history=False)
         await runtime.request_log.flush()
@@ -162,6 +206,7 @@ async def prepare(args: argparse.Namespace, data_dir: Path, database: str | None
         "client_id": client.id,
         "client_secret": secret,
         "snapshots": stored + len(ids),
+        "trades": args.trades if args.route == "trades" else 0,
         "assets_per_connection": min(args.assets, len(ASSETS)),
     }
 
@@ -189,6 +234,17 @@ class Stats:
         self.bytes = 0
         self.first_error: str | None = None
 
+    def record(
+        self, started: float, ended: float, stop_at: float, failed: bool, detail: str, size: int
+    ) -> None:
+        self.latencies.append(ended - started)
+        self.in_window += ended <= stop_at
+        if failed:
+            self.errors += 1
+            self.first_error = self.first_error or detail
+        else:
+            self.bytes += size
+
 
 async def token(url: str, credentials: dict[str, str]) -> str:
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
@@ -201,27 +257,57 @@ async def token(url: str, credentials: dict[str, str]) -> str:
 
 
 async def one_client(
-    url: str, access: str, record_from: float, stop_at: float, stats: Stats
+    url: str, path: str, access: str, record_from: float, stop_at: float, stats: Stats
 ) -> None:
+    """httpx (``--client httpx``), as the earlier figures were measured."""
     auth = {"Authorization": f"Bearer {access}"}
     async with httpx.AsyncClient(base_url=url, headers=auth, timeout=60) as http:
         while (started := time.perf_counter()) < stop_at:
+            size = 0
             try:
-                answer = await http.get("/v1/portfolio")
+                answer = await http.get(path)
                 failed = answer.status_code != 200
                 detail = f"{answer.status_code} {answer.text[:200]}" if failed else ""
+                size = len(answer.content)
             except httpx.HTTPError as e:
                 failed, detail = True, repr(e)
             ended = time.perf_counter()
-            if started < record_from:
-                continue
-            stats.latencies.append(ended - started)
-            stats.in_window += ended <= stop_at
-            if failed:
-                stats.errors += 1
-                stats.first_error = stats.first_error or detail
-            else:
-                stats.bytes += len(answer.content)
+            if started >= record_from:
+                stats.record(started, ended, stop_at, failed, detail, size)
+
+
+async def raw_client(
+    url: str, path: str, access: str, record_from: float, stop_at: float, stats: Stats
+) -> None:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: the request written as bytes,
+    the answer's head read to its blank line and its body by Content-Length."""
+    host, port = url.removeprefix("http://").split(":")
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {access}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        while (started := time.perf_counter()) < stop_at:
+            size = 0
+            try:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = _LENGTH.search(head)
+                body = await reader.readexactly(int(length.group(1)) if length else 0)
+                size = len(body)
+                failed = head[9:12] != b"200"
+                detail = (head[:200] + body[:200]).decode(errors="replace") if failed else ""
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+                failed, detail = True, repr(e)
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, int(port))
+            ended = time.perf_counter()
+            if started >= record_from:
+                stats.record(started, ended, stop_at, failed, detail, size)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
 
 async def load(
@@ -233,7 +319,9 @@ async def load(
     tokens = [await token(url, credentials) for _ in range(args.clients)]
     record_from = time.perf_counter() + args.warmup
     stop_at = record_from + args.duration
-    clients = [one_client(url, access, record_from, stop_at, stats) for access in tokens]
+    client = raw_client if args.client == "raw" else one_client
+    path = PATHS[args.route]
+    clients = [client(url, path, access, record_from, stop_at, stats) for access in tokens]
     gathered = asyncio.gather(*clients)
     await asyncio.sleep(max(0.0, record_from - time.perf_counter()))
     cpu0, ours0, wall0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
@@ -259,7 +347,9 @@ async def load(
         "first_error": stats.first_error,
         "answer_bytes": stats.bytes // max(1, n - stats.errors),
         "server_cpu": round((cpu1 - cpu0) / (wall1 - wall0), 2),
+        "server_cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / max(1, stats.in_window), 3),
         "client_cpu": round((ours1 - ours0) / (wall1 - wall0), 2),
+        "client_cpu_ms_per_request": round((ours1 - ours0) * 1000 / max(1, stats.in_window), 3),
     }
 
 
@@ -291,8 +381,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if database is not None:
             await drop_database(args.database_url, database)
     return {
+        "route": PATHS[args.route],
+        "client": args.client,
         "database": "postgresql" if database else "sqlite",
         "connections": args.connections,
+        "trades_stored": setup["trades"],
         "assets_per_connection": setup["assets_per_connection"],
         "snapshots_stored": setup["snapshots"],
         "clients": args.clients,
@@ -304,13 +397,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def show(result: dict[str, Any]) -> None:
     r = result
-    table = Table(title="GET /v1/portfolio, one run", title_justify="left")
+    table = Table(title=f"GET {r['route']}, one run", title_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = {
         "database": r["database"],
         "connections (assets each)": f"{r['connections']} ({r['assets_per_connection']})",
         "balance snapshots stored": f"{r['snapshots_stored']:,}",
+        "trades stored": f"{r['trades_stored']:,}",
         "concurrent clients": str(r["clients"]),
         "measured for": f"{r['duration_s']:g} s",
         "requests": f"{r['requests']:,}",
@@ -321,7 +415,8 @@ def show(result: dict[str, Any]) -> None:
         "max": f"{r['max_ms']} ms",
         "errors": str(r["errors"]),
         "server CPU (of one core)": f"{r['server_cpu']:.0%}",
-        "load generator CPU": f"{r['client_cpu']:.0%}",
+        "server CPU per request": f"{r['server_cpu_ms_per_request']} ms",
+        "load generator CPU": f"{r['client_cpu']:.0%} ({r['client']})",
         "answer size": f"{r['answer_bytes']:,} bytes",
     }
     for name, value in rows.items():
@@ -340,13 +435,21 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--assets", type=int, default=8, help="assets held per connection")
     parser.add_argument("--history-days", type=float, default=30.0)
+    parser.add_argument("--route", choices=sorted(PATHS), default="portfolio")
+    parser.add_argument("--trades", type=int, default=100_000, help="with --route trades")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     parser.add_argument("--database-url", help="PostgreSQL (a fresh database is made beside it)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    name = "portfolio_api" + ("_postgresql" if args.database_url else "") + ".json"
+    name = (
+        "portfolio_api"
+        + ("_postgresql" if args.database_url else "")
+        + ("_trades" if args.route == "trades" else "")
+        + ".json"
+    )
     (out / name).write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))

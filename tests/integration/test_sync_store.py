@@ -337,6 +337,46 @@ async def test_listings_are_every_symbols_rows_newest_first_page_by_page(
         assert walked_orders == sorted(expected_orders, key=order_key, reverse=True), query
 
 
+async def test_listings_stay_exact_whether_symbols_trade_alike_or_one_trades_alone(
+    runtime: tuple[Runtime, str],
+) -> None:
+    """The page's time bound is the later of two (``listings.newest_per_symbol``): each
+    symbol's n-th newest row (tight when one symbol is busy), and the oldest of every symbol's
+    ceil(n / symbols)-th newest (tight when they interleave). Either way, and when some symbol
+    has fewer rows than that, the pages are what a full sort gives."""
+    rt, cid = runtime
+    symbols = [f"A{n:02d}/USDT" for n in range(12)]
+    interleaved = [_trade(cid, n, symbol=symbols[n % 12], time_ms=T0 + n // 2) for n in range(600)]
+    busy = [_trade(cid, 1000 + n, symbol="BUSY/USDT", time_ms=T0 + 10_000 + n) for n in range(300)]
+    sparse = [_trade(cid, 5000 + n, symbol="ONE/USDT", time_ms=T0 + 20 * n) for n in range(2)]
+    for rows in (interleaved, busy, sparse):
+        by_symbol: dict[str, list[TradeRecord]] = {}
+        for t in rows:
+            by_symbol.setdefault(t.symbol, []).append(t)
+        for symbol, mine in by_symbol.items():
+            await rt.store.save_page(_cursor(cid, Dataset.TRADES, symbol, "1"), flatten(mine))
+
+    def trade_key(t: TradeRecord) -> tuple[int, str, str, str]:
+        return (t.time_ms, t.connection_id, t.symbol, t.trade_id)
+
+    everything = sorted(interleaved + busy + sparse, key=trade_key, reverse=True)
+    for query, expected in (
+        (RecordQuery((cid,)), everything),
+        (
+            RecordQuery((cid,), until_ms=T0 + 10_000),
+            [t for t in everything if t.time_ms < T0 + 10_000],
+        ),
+        (RecordQuery((cid,), side="buy"), [t for t in everything if t.side is Side.BUY]),
+    ):
+        for limit in (1, 13, 100, 1000):
+            walked: list[TradeRecord] = []
+            while page := await rt.store.trades(
+                replace(query, limit=limit, before=trade_key(walked[-1]) if walked else None)
+            ):
+                walked += page
+            assert walked == expected, (query, limit)
+
+
 async def test_pages_go_through_a_connection_of_the_stores_own_set_up_as_the_engines(
     tmp_path: Path,
 ) -> None:

@@ -10,18 +10,23 @@ Valuation rules (docs/portfolio.md):
 - an asset without a price has ``value`` None and stays out of the totals and the allocation;
 - allocation is each asset's share of the total value in percent, to ``ALLOCATION_PLACES``,
   rounded by largest remainder so the shares add up to exactly 100.
+
+What a connection's part of the portfolio is made of is its ``Standing`` (label, status, its
+latest snapshot's ``SnapshotRef``, the last sync's outcome) and that snapshot's contents. A
+snapshot is never changed once stored, so its holdings in a quote (``value_holdings``) and the
+totals of a set of them (``asset_totals``) can be kept by their refs: only the freshness
+(``age_s``) and the portfolio's ``at_ms`` depend on the time of asking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from typing import NamedTuple
 
-from tresor.domain.connections import Connection
 from tresor.domain.errors import ValidationFailed
 from tresor.domain.records import ValuedSnapshot
-from tresor.domain.sync import SyncState
 from tresor.domain.valuation import ONE, USD, USD_PEGGED
 
 HUNDRED = Decimal(100)
@@ -79,6 +84,41 @@ class Portfolio:
     connections: tuple[ConnectionHoldings, ...]
     assets: tuple[AssetTotal, ...]  # by value, largest first; unpriced last, by name
     total: Decimal
+    # what the portfolio was made of besides the time (``PortfolioService``: the quote and the
+    # connections' standings): two portfolios with equal bases differ only in ``at_ms`` and
+    # the ages; None when not known. Not part of the portfolio's value (compare=False).
+    basis: Hashable | None = field(default=None, compare=False, repr=False)
+
+
+class SnapshotRef(NamedTuple):
+    """A stored balance snapshot by its row: the same ref is always the same contents. (A
+    named tuple: refs are dictionary keys on every request, hashed and compared in C.)"""
+
+    connection_id: str
+    snapshot_id: int
+    taken_ms: int
+
+
+class Standing(NamedTuple):
+    """One connection as the portfolio shows it, but its holdings: what the store reads in one
+    statement (the connection, its latest snapshot's ref, its sync state's outcome). A named
+    tuple, as ``SnapshotRef``: a portfolio's standings are its ``basis``."""
+
+    connection_id: str
+    label: str
+    exchange: str
+    status: str
+    snapshot: SnapshotRef | None  # the latest taken (ties: the last stored); None: none yet
+    last_success_ms: int | None
+    last_error_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValuedHoldings:
+    """A snapshot's holdings valued in one quote, and their value."""
+
+    holdings: tuple[Holding, ...]  # by asset
+    value: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,49 +173,58 @@ def snapshot_value(valued: ValuedSnapshot, quote: str) -> Decimal:
 
 
 # -- the portfolio now -------------------------------------------------------------------------
-def value_connection(
-    connection: Connection,
-    valued: ValuedSnapshot | None,
-    state: SyncState | None,
-    *,
-    quote: str,
-    now_ms: int,
-) -> ConnectionHoldings:
+def value_holdings(valued: ValuedSnapshot, quote: str) -> ValuedHoldings:
+    """The snapshot's holdings, by asset, valued at its own prices in ``quote``."""
     holdings: list[Holding] = []
-    if valued is not None:
-        prices = prices_in(valued, quote)
-        for asset, balance in sorted(valued.snapshot.balances.items()):
-            price = _price(asset, quote, prices)
-            total = balance.total
-            holdings.append(
-                Holding(
-                    asset=asset,
-                    free=balance.free,
-                    locked=balance.locked,
-                    total=total,
-                    price=price,
-                    value=None if price is None else total * price,
-                )
+    prices = prices_in(valued, quote)
+    for asset, balance in sorted(valued.snapshot.balances.items()):
+        price = _price(asset, quote, prices)
+        total = balance.total
+        holdings.append(
+            Holding(
+                asset=asset,
+                free=balance.free,
+                locked=balance.locked,
+                total=total,
+                price=price,
+                value=None if price is None else total * price,
             )
-    taken = valued.snapshot.taken_ms if valued is not None else None
+        )
+    value = sum((h.value for h in holdings if h.value is not None), Decimal(0))
+    return ValuedHoldings(tuple(holdings), value)
+
+
+_NOTHING = ValuedHoldings((), Decimal(0))
+
+
+def standing_holdings(
+    standing: Standing, valued: ValuedHoldings | None, *, now_ms: int
+) -> ConnectionHoldings:
+    """The connection's part of the portfolio: its standing, its holdings (``valued``, those
+    of ``standing.snapshot``; None without a snapshot) and their freshness at ``now_ms``."""
+    taken = standing.snapshot.taken_ms if standing.snapshot is not None else None
+    held = valued if valued is not None and taken is not None else _NOTHING
     return ConnectionHoldings(
-        connection_id=connection.id,
-        label=connection.label,
-        exchange=connection.exchange,
-        status=connection.status.value,
+        connection_id=standing.connection_id,
+        label=standing.label,
+        exchange=standing.exchange,
+        status=standing.status,
         freshness=Freshness(
             taken_ms=taken,
             age_s=None if taken is None else max(0, now_ms - taken) // 1000,
-            last_success_ms=state.last_success_ms if state else None,
-            last_error_code=state.last_error_code if state else None,
+            last_success_ms=standing.last_success_ms,
+            last_error_code=standing.last_error_code,
         ),
-        holdings=tuple(holdings),
-        value=sum((h.value for h in holdings if h.value is not None), Decimal(0)),
+        holdings=held.holdings,
+        value=held.value,
     )
 
 
-def summarize(connections: Sequence[ConnectionHoldings], *, quote: str, now_ms: int) -> Portfolio:
-    """Totals per asset across ``connections``, their allocation and the grand total."""
+def asset_totals(
+    connections: Iterable[ConnectionHoldings],
+) -> tuple[tuple[AssetTotal, ...], Decimal]:
+    """Each asset's amount and value across ``connections`` with its allocation (largest
+    value first, unpriced last by name), and the grand total."""
     amounts: dict[str, Decimal] = {}
     values: dict[str, Decimal] = {}
     for holdings in connections:
@@ -189,7 +238,13 @@ def summarize(connections: Sequence[ConnectionHoldings], *, quote: str, now_ms: 
         AssetTotal(asset, amounts[asset], values.get(asset), shares.get(asset)) for asset in amounts
     ]
     assets.sort(key=lambda a: (a.value is None, -(a.value or 0), a.asset))
-    return Portfolio(quote, now_ms, tuple(connections), tuple(assets), total)
+    return tuple(assets), total
+
+
+def summarize(connections: Sequence[ConnectionHoldings], *, quote: str, now_ms: int) -> Portfolio:
+    """Totals per asset across ``connections``, their allocation and the grand total."""
+    assets, total = asset_totals(connections)
+    return Portfolio(quote, now_ms, tuple(connections), assets, total)
 
 
 def allocation(values: Mapping[str, Decimal], total: Decimal) -> dict[str, Decimal]:

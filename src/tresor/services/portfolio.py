@@ -5,15 +5,21 @@ Everything is scoped to the user's own connections. A ``connection_id`` filter t
 user's is ``NotFound``, the same answer as an id that does not exist; without one, every
 connection of the user is read. Listings are newest first, a page at a time, and lead on with
 an opaque cursor (``domain.paging``).
+
+The portfolio now is read at interactive speed (docs/benchmarks.md, issue 17): one statement
+for the connections' standings, the snapshots they name valued once and kept
+(``services.valuations``). A page of trades, orders or transfers is kept by its connections'
+record versions (``SyncStore.record_versions``: a token that every write of their records
+changes, in the same transaction) and the question asked: a request reads the tokens (one
+statement) and, when they have not changed, answers the kept page, in every process alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from tresor.domain.connections import Connection
 from tresor.domain.errors import NotFound, ValidationFailed
 from tresor.domain.paging import Listing, RecordKey, decode_id, decode_key, encode
 from tresor.domain.portfolio import (
@@ -22,8 +28,7 @@ from tresor.domain.portfolio import (
     check_range,
     default_interval_ms,
     history_points,
-    summarize,
-    value_connection,
+    standing_holdings,
 )
 from tresor.domain.records import (
     CallQuery,
@@ -37,11 +42,13 @@ from tresor.domain.records import (
 from tresor.domain.sync import Event
 from tresor.domain.valuation import USD
 from tresor.services.ports import Clock, SyncStore, UnitOfWorkFactory
+from tresor.services.valuations import Bounded, Valuations
 
 R = TypeVar("R")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 DEFAULT_HISTORY_MS = 7 * 86_400_000
+LISTINGS_KEPT = 256  # pages of up to 1,000 records; a first page of 100 trades is ~100 kB
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,46 +99,54 @@ def _check_limit(limit: int) -> None:
 
 class PortfolioService:
     def __init__(self, *, uow: UnitOfWorkFactory, store: SyncStore, clock: Clock) -> None:
-        self._uow = uow
+        self._uow = uow  # kept for the callers' wiring; every read here goes to the store
         self._store = store
         self._clock = clock
+        self._valuations = Valuations(store)
+        # pages of the record listings, by their connections' record versions and the question
+        self._listings: Bounded[Hashable, Listing[Any]] = Bounded(LISTINGS_KEPT)
 
     def now_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
 
-    async def _connections(self, user_id: str, connection_id: str | None) -> list[Connection]:
-        """The user's connections, or the one asked for.
+    async def _ids(self, user_id: str, connection_id: str | None) -> tuple[str, ...]:
+        """The user's connection ids, or the one asked for.
 
         Raises: NotFound (also for another user's connection)."""
-        async with self._uow(read_only=True) as uow:
-            if connection_id is None:
-                return sorted(await uow.connections.for_user(user_id), key=lambda c: c.label)
-            found = await uow.connections.get(connection_id, user_id)
-        if found is None:
+        found = await self._store.connection_ids(user_id, connection_id)
+        if connection_id is not None and not found:
             raise NotFound("There is no such connection.")
-        return [found]
-
-    async def _ids(self, user_id: str, connection_id: str | None) -> tuple[str, ...]:
-        return tuple(c.id for c in await self._connections(user_id, connection_id))
+        return tuple(found)
 
     # -- valuation ---------------------------------------------------------------------------
     async def portfolio(
         self, user_id: str, *, quote: str = USD, connection_id: str | None = None
     ) -> Portfolio:
         """Each connection's latest balances valued in ``quote``, the totals per asset, their
-        allocation and the grand total.
+        allocation and the grand total. Connections by label.
 
         Raises: NotFound (a ``connection_id`` that is not the user's)."""
-        connections = await self._connections(user_id, connection_id)
-        ids = [c.id for c in connections]
-        snapshots = await self._store.latest_snapshots(ids) if ids else {}
-        states = await self._store.states(ids) if ids else {}
-        now = self.now_ms()
-        valued = [
-            value_connection(c, snapshots.get(c.id), states.get(c.id), quote=quote, now_ms=now)
-            for c in connections
+        standings = await self._store.standings(user_id, connection_id)
+        if connection_id is not None and not standings:
+            raise NotFound("There is no such connection.")
+        standings.sort(key=lambda s: s.label)
+        refs = [s.snapshot for s in standings if s.snapshot is not None]
+        held = await self._valuations.holdings(refs, quote)
+        # a snapshot gone since the standings were read (its connection removed): none
+        standings = [
+            s if s.snapshot is None or s.snapshot in held else s._replace(snapshot=None)
+            for s in standings
         ]
-        return summarize(valued, quote=quote, now_ms=now)
+        now = self.now_ms()
+        connections = tuple(
+            standing_holdings(s, None if s.snapshot is None else held[s.snapshot], now_ms=now)
+            for s in standings
+        )
+        basis = (quote, tuple(standings))
+        assets, total = self._valuations.totals(
+            quote, tuple(s.snapshot for s in standings), connections
+        )
+        return Portfolio(quote, now, connections, assets, total, basis=basis)
 
     async def history(
         self,
@@ -178,12 +193,20 @@ class PortfolioService:
     ) -> Listing[R]:
         _check_limit(limit)
         before = decode_key(listing, cursor) if cursor is not None else None
-        ids = await self._ids(user_id, filters.connection_id)
-        if not ids:
+        versions = await self._store.record_versions(user_id, filters.connection_id)
+        if filters.connection_id is not None and not versions:
+            raise NotFound("There is no such connection.")
+        if not versions:
             return Listing((), None)
+        # the same records (every write of them changes its connection's token) and the same
+        # question: the same page
+        basis = (listing, tuple(sorted(versions.items())), filters, before, limit)
+        kept = self._listings.get(basis)
+        if kept is not None:
+            return cast(Listing[R], kept)
         found = await fetch(
             RecordQuery(
-                connection_ids=ids,
+                connection_ids=tuple(versions),
                 symbol=filters.symbol,
                 asset=filters.asset,
                 side=filters.side,
@@ -197,7 +220,9 @@ class PortfolioService:
         )
         more = len(found) > limit
         items = tuple(found[:limit])
-        return Listing(items, encode(listing, *key(items[-1])) if more else None)
+        page = Listing(items, encode(listing, *key(items[-1])) if more else None)
+        self._listings.put(basis, page)
+        return page
 
     async def trades(
         self,

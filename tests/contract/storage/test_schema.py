@@ -32,7 +32,7 @@ def _revision(connection: Connection) -> str | None:
 async def test_the_migrated_schema_matches_the_models(sql: Database) -> None:
     async with sql.engine.connect() as connection:
         assert await connection.run_sync(_diff) == []
-        assert await connection.run_sync(_revision) == "0008"
+        assert await connection.run_sync(_revision) == "0009"
 
 
 async def test_migrating_again_changes_nothing(sql: Database) -> None:

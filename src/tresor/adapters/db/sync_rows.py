@@ -12,10 +12,14 @@ property, slower than the lookup).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
-from tresor.adapters.db.sql_base import Row
+from sqlalchemy import Table
+
+from tresor.adapters.db.sql_base import Row, Upsert
+from tresor.adapters.db.tables_sync import RecordVersionRow
 from tresor.domain.records import (
     OrderRecord,
     OrderStatus,
@@ -228,3 +232,15 @@ def _orders_as_text(records: Sequence[Record]) -> list[Row]:
         for r in records
         if type(r) is OrderRecord
     ]
+
+
+VERSIONS: Table = RecordVersionRow.__table__  # type: ignore[assignment]
+VERSION_COLUMNS = ("connection_id", "version")
+
+
+def new_versions(connection_ids: Iterable[str]) -> Upsert:
+    """A new random version token for each of ``connection_ids``, to go in the same write as
+    their records (trades, orders, transfers): the listings kept by these tokens
+    (``PortfolioService``) are read again. Every write of those tables carries one."""
+    rows = [(cid, secrets.randbits(63)) for cid in sorted(set(connection_ids))]
+    return Upsert(VERSIONS, VERSION_COLUMNS, rows, update=True)

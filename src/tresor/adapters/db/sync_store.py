@@ -7,7 +7,7 @@ transfers, whose status does) plus the cursor's upsert, in one transaction (``sq
 SQLite on the store's own connection). Listing is keyset-paginated on
 (time, connection, market or kind, id), newest first; trades and orders are indexed by
 (connection, symbol, time), so their listings merge each symbol's newest rows
-(``_newest_per_symbol``).
+(``listings.newest_per_symbol``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Table, and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tresor.adapters.db.activity_store import SqlActivityStore
+from tresor.adapters.db.listings import ORDER_FILTERS, TRADE_FILTERS, newest_per_symbol
+from tresor.adapters.db.read_store import SqlReadStore
 from tresor.adapters.db.sql_base import Upsert, like_escaped
 from tresor.adapters.db.sync_rows import (
     CURSOR_COLUMNS,
@@ -28,6 +29,7 @@ from tresor.adapters.db.sync_rows import (
     TRADE_COLUMNS,
     TRANSFER_COLUMNS,
     driver_rows,
+    new_versions,
 )
 from tresor.adapters.db.tables import ConnectionRow
 from tresor.adapters.db.tables_sync import (
@@ -64,119 +66,12 @@ CURSORS: Table = SyncCursorRow.__table__  # type: ignore[assignment]
 GAPS: Table = SyncGapRow.__table__  # type: ignore[assignment]
 SNAPSHOTS: Table = BalanceSnapshotRow.__table__  # type: ignore[assignment]
 CONNECTIONS: Table = ConnectionRow.__table__  # type: ignore[assignment]
-_NO_BOUND = -(2**63)  # older than any time
 
 
-# the filters each listing takes, by their parameters' names (``_per_symbol``)
-_TRADE_FILTERS = frozenset({"since", "until", "side", "symbol", "asset"})
-_ORDER_FILTERS = frozenset({"since", "until", "side", "status", "symbol"})
-_LISTED = {"trades": ("time_ms", "trade_id"), "orders": ("created_ms", "order_id")}
-
-
-def _newest_per_symbol(table: Table, given: frozenset[str]) -> Any:
-    """The newest ``:n`` trades or orders of the connections ``:ids`` that pass the filters
-    ``given`` (the names of its parameters), newest first, on the (connection, symbol, time)
-    index: the connections' symbols are found one index seek each (a loose index scan: the
-    next symbol after the last), each symbol's ``n``-th newest row that passes the filters
-    bounds what can be in the answer (no row older than the newest of these bounds can be),
-    and the rows since that bound are merged and sorted. Its cost grows with the symbols and
-    ``n``, not with the history (docs/benchmarks.md). The order and the keyset (``:at``,
-    ``:connection``, ``:part``, ``:key``: the last row of the page before) are those of
-    ``_filtered``."""
-    time_col, id_col = _LISTED[table.name]
-    time = table.c[time_col]
-
-    def row_conds(t: Any) -> list[ColumnElement[bool]]:
-        at = t.c[time_col]
-        conds: list[ColumnElement[bool]] = []
-        if "since" in given:
-            conds.append(at >= bindparam("since"))
-        if "until" in given:
-            conds.append(at < bindparam("until"))
-        if "at" in given:
-            conds.append(at <= bindparam("at"))  # the index's range; the tuple decides
-            before = tuple_(
-                bindparam("at", type_=time.type),
-                bindparam("connection", type_=table.c.connection_id.type),
-                bindparam("part", type_=table.c.symbol.type),
-                bindparam("key", type_=table.c[id_col].type),
-            )
-            conds.append(tuple_(at, t.c.connection_id, t.c.symbol, t.c[id_col]) < before)
-        if "side" in given:
-            conds.append(t.c.side == bindparam("side"))
-        if "status" in given:
-            conds.append(t.c.status == bindparam("status"))
-        return conds
-
-    first, after, nth = table.alias("first"), table.alias("after"), table.alias("nth")
-    pair = (
-        select(
-            CONNECTIONS.c.id.label("connection_id"),
-            select(func.min(first.c.symbol))
-            .where(first.c.connection_id == CONNECTIONS.c.id)
-            .scalar_subquery()
-            .label("symbol"),
-        )
-        .where(CONNECTIONS.c.id.in_(bindparam("ids", expanding=True)))
-        .cte("pair", recursive=True)
-    )
-    last = pair.alias("last")
-    pair = pair.union_all(
-        select(
-            last.c.connection_id,
-            select(func.min(after.c.symbol))
-            .where(after.c.connection_id == last.c.connection_id, after.c.symbol > last.c.symbol)
-            .scalar_subquery(),
-        ).where(last.c.symbol.is_not(None))
-    )
-    symbols: list[ColumnElement[bool]] = []
-    if "symbol" in given:
-        symbols.append(pair.c.symbol == bindparam("symbol"))
-    if "base" in given:
-        symbols.append(
-            or_(
-                pair.c.symbol.like(bindparam("base"), escape="\\"),
-                pair.c.symbol.like(bindparam("quote"), escape="\\"),
-            )
-        )
-    bound = (
-        select(nth.c[time_col])
-        .where(
-            nth.c.connection_id == pair.c.connection_id,
-            nth.c.symbol == pair.c.symbol,
-            *row_conds(nth),
-        )
-        .order_by(nth.c[time_col].desc())
-        .limit(1)
-        .offset(bindparam("skip", type_=Integer))
-        .scalar_subquery()
-    )
-    edge = (
-        select(pair.c.connection_id, pair.c.symbol, bound.label("bound_ms"))
-        .where(pair.c.symbol.is_not(None), *symbols)
-        .cte("edge")
-    )
-    oldest = func.coalesce(select(func.max(edge.c.bound_ms)).scalar_subquery(), _NO_BOUND)
-    return (
-        select(table)
-        .join(
-            edge,
-            and_(table.c.connection_id == edge.c.connection_id, table.c.symbol == edge.c.symbol),
-        )
-        .where(time >= oldest, *row_conds(table))
-        .order_by(
-            time.desc(),
-            table.c.connection_id.desc(),
-            table.c.symbol.desc(),
-            table.c[id_col].desc(),
-        )
-        .limit(bindparam("n", type_=Integer))
-    )
-
-
-class SqlSyncStore(SqlActivityStore):
+class SqlSyncStore(SqlReadStore):
     """The ``SyncStore`` port on an ``AsyncEngine`` (``Database.engine``): the synced data
-    here, the request log, sync state and events in ``SqlActivityStore``."""
+    here, the request log, sync state and events in ``SqlActivityStore``, the read side's hot
+    statements in ``SqlReadStore``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
@@ -205,9 +100,12 @@ class SqlSyncStore(SqlActivityStore):
         self, cursor: Cursor, records: FlatRecords, gaps: Sequence[Gap] = ()
     ) -> None:
         """The page's records (trades kept as first written, orders and transfers replaced),
-        its gaps and the cursor, in one transaction. The flat records are the driver's rows as
-        they are (their columns are the records' fields, in order; money as exact decimal text,
-        which is what SQLite stores and what asyncpg reads into NUMERIC)."""
+        its gaps and the cursor, in one transaction, with a new version token for the
+        connection's records if there are any (``record_versions``). The flat records are the
+        driver's rows as they are (their columns are the records' fields, in order; money as
+        exact decimal text, which is what SQLite stores and what asyncpg reads into
+        NUMERIC)."""
+        written = records.trades or records.orders or records.transfers
         await self._bulk_write(
             [
                 Upsert(TRADES, TRADE_COLUMNS, records.trades, update=False),
@@ -222,6 +120,7 @@ class SqlSyncStore(SqlActivityStore):
                     ],
                     update=True,
                 ),
+                new_versions([cursor.connection_id] if written else []),
                 # last: a cursor never gets ahead of the records it stands for
                 Upsert(
                     CURSORS,
@@ -251,6 +150,7 @@ class SqlSyncStore(SqlActivityStore):
                 Upsert(TRADES, TRADE_COLUMNS, trades, update=False),
                 Upsert(ORDERS, ORDER_COLUMNS, orders, update=True),
                 Upsert(TRANSFERS, TRANSFER_COLUMNS, transfers, update=True),
+                new_versions(r.connection_id for r in records),
             ]
         )
 
@@ -330,26 +230,24 @@ class SqlSyncStore(SqlActivityStore):
         )
 
     async def trades(self, query: RecordQuery) -> list[TradeRecord]:
-        stmt, params = self._per_symbol(TRADES, query, _TRADE_FILTERS)
-        async with self._engine.connect() as conn:
-            return [
-                TradeRecord(**{**r._mapping, "side": Side(r.side)})
-                for r in await conn.execute(stmt, params)
-            ]
+        shape, stmt, params = self._per_symbol(TRADES, query, TRADE_FILTERS)
+        rows = await self._table_rows(TRADES, shape, stmt, params, "ids")
+        return [TradeRecord(**{**r, "side": Side(r["side"])}) for r in rows]
 
     async def orders(self, query: RecordQuery) -> list[OrderRecord]:
-        stmt, params = self._per_symbol(ORDERS, query, _ORDER_FILTERS)
-        async with self._engine.connect() as conn:
-            return [
-                OrderRecord(**{**r._mapping, "side": Side(r.side), "status": OrderStatus(r.status)})
-                for r in await conn.execute(stmt, params)
-            ]
+        shape, stmt, params = self._per_symbol(ORDERS, query, ORDER_FILTERS)
+        rows = await self._table_rows(ORDERS, shape, stmt, params, "ids")
+        return [
+            OrderRecord(**{**r, "side": Side(r["side"]), "status": OrderStatus(r["status"])})
+            for r in rows
+        ]
 
     def _per_symbol(
         self, table: Table, query: RecordQuery, filters: frozenset[str]
-    ) -> tuple[Any, dict[str, Any]]:
+    ) -> tuple[tuple[str, frozenset[str]], Any, dict[str, Any]]:
         """The listing statement for ``query`` (the statement of its filters, built once:
-        building it costs more than running it) and its parameters."""
+        building it costs more than running it), its shape and its parameters; run on the
+        driver (``SqlReadStore._table_rows``)."""
         params: dict[str, Any] = {
             "ids": list(query.connection_ids),
             "n": query.limit,
@@ -372,8 +270,8 @@ class SqlSyncStore(SqlActivityStore):
         shape = (table.name, frozenset(params))
         stmt = self._listings.get(shape)
         if stmt is None:
-            stmt = self._listings[shape] = _newest_per_symbol(table, shape[1])
-        return stmt, params
+            stmt = self._listings[shape] = newest_per_symbol(table, shape[1], self._dialect)
+        return shape, stmt, params
 
     async def transfers(self, query: RecordQuery) -> list[TransferRecord]:
         stmt = self._filtered(TRANSFERS, query, "time_ms", "kind", "transfer_id")

@@ -97,6 +97,17 @@ class SyncCursorRow(Base):
     since_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class RecordVersionRow(Base):
+    """A token that changes with every write of a connection's records (trades, orders,
+    transfers), in that write's own transaction: a listing read once is kept by the tokens of
+    its connections (``PortfolioService``) and is read again when one of them changes."""
+
+    __tablename__ = "record_versions"
+
+    connection_id: Mapped[str] = _connection()
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class SyncGapRow(Base):
     """Data the exchange no longer keeps (its retention limits), shown to the user."""
 

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tresor.adapters.db.sql_base import Row, SqlStoreBase, Upsert, _driver
-from tresor.adapters.db.sync_rows import ORDER_COLUMNS, TRADE_COLUMNS, driver_rows
+from tresor.adapters.db.sync_rows import ORDER_COLUMNS, TRADE_COLUMNS, driver_rows, new_versions
 from tresor.adapters.db.tables import ConnectionKeyRow, ConnectionRow
 from tresor.adapters.db.tables_sync import OrderRow, TradeRow
 from tresor.adapters.db.tables_trading import IdempotencyKeyRow, PlacedOrderRow
@@ -340,6 +340,7 @@ class SqlTradingStore(SqlStoreBase):
             Upsert(ORDERS, PLACED_COLUMNS, [_placed_row(order, self._money)], update=True),
             Upsert(SYNCED_TRADES, TRADE_COLUMNS, trades, update=False),
             Upsert(SYNCED_ORDERS, ORDER_COLUMNS, orders, update=True),
+            new_versions(r.connection_id for r in records),  # the listings read them again
         ]
         if answer is not None:
             upserts.append(

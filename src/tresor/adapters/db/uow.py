@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -34,6 +35,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -75,6 +77,19 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any constant: concurrent ``migrate()`` calls on one PostgreSQL database run one at a time.
 _MIGRATION_LOCK = 0x7265736F72
 SQLITE_BUSY_SECONDS = 30.0  # how long a unit of work waits for SQLite's write lock
+# The engine's pool: a fixed set of connections, none opened beyond it (a request waits for one
+# instead, up to SQLAlchemy's 30 s). The default 5 + 10 "overflow" opened and closed a
+# connection whenever more than 5 were in use: with 50 requests in flight, tens a second, each
+# costing milliseconds of CPU (a PostgreSQL backend and SQLAlchemy's set-up; on SQLite a
+# thread), more than the requests themselves (docs/benchmarks.md, issue 17). Eight keep a
+# two-core machine's PostgreSQL busy without crowding it; the read side's hot statements take
+# no pooled connection at all on SQLite (``read_store``).
+POOL_SIZE = 8
+POOL_OVERFLOW = 0
+# A pooled PostgreSQL connection unused for this long is pinged before it is handed out (a
+# database restarted meanwhile is noticed then, not by the request); SQLAlchemy's
+# ``pool_pre_ping`` pinged at every checkout, a round trip per request (docs/benchmarks.md)
+PING_AFTER_IDLE_SECONDS = 1.0
 # SQLite's durability (``Database``): NORMAL in WAL mode never loses a commit to a crash of the
 # process, only to a power cut or an OS crash; FULL adds an fsync of the WAL per commit
 SQLITE_SYNCHRONOUS = "NORMAL"
@@ -188,7 +203,11 @@ class Database:
                 )
             _prepare_sqlite_file(Path(parsed.database))
             self._engine = create_async_engine(
-                parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}
+                parsed,
+                echo=echo,
+                connect_args={"timeout": SQLITE_BUSY_SECONDS},
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_OVERFLOW,
             )
             event.listen(
                 self._engine.sync_engine,
@@ -199,14 +218,24 @@ class Database:
             # the same pool; units of work on it begin with BEGIN IMMEDIATE
             uow_engine = self._engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
         elif parsed.drivername == "postgresql+asyncpg":
-            connect_args: dict[str, Any] = {}
+            # no JIT compilation: Tresor's statements are short, and the planner's estimates of
+            # the listings' recursive queries passed jit_above_cost, so each of them spent
+            # 120 ms compiling itself (docs/benchmarks.md, issue 17)
+            settings = {"jit": "off"}
             if schema is not None:
                 if not _SCHEMA_NAME.fullmatch(schema):
                     raise ValueError(f"not a plain schema name: {schema!r}")
-                connect_args["server_settings"] = {"search_path": schema}
+                settings["search_path"] = schema
+            connect_args: dict[str, Any] = {"server_settings": settings}
             self._engine = create_async_engine(
-                parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
+                parsed,
+                echo=echo,
+                connect_args=connect_args,
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_OVERFLOW,
             )
+            event.listen(self._engine.sync_engine.pool, "checkin", _note_idle)
+            event.listen(self._engine.sync_engine.pool, "checkout", _ping_if_idle)
             uow_engine = self._engine
         else:
             raise ValueError(
@@ -282,6 +311,26 @@ def _sqlite_connected(dbapi_connection: Any, _record: Any, *, synchronous: str) 
         cursor.execute("PRAGMA secure_delete = ON")
     finally:
         cursor.close()
+
+
+def _note_idle(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection given back more than ``PING_AFTER_IDLE_SECONDS`` ago; one that
+    fails is discarded and the pool hands out another (``DisconnectionError``: SQLAlchemy's
+    "pessimistic" disconnect handling, done only after an idle spell)."""
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as exc:
+        raise DisconnectionError() from exc
 
 
 def _has_nul(value: Any) -> bool:

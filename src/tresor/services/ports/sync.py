@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from tresor.domain.portfolio import SnapshotRef, Standing
 from tresor.domain.records import (
     CallQuery,
     Cursor,
@@ -67,6 +68,28 @@ class SyncStore(Protocol):
         self, connection_ids: Sequence[str], *, before_ms: int
     ) -> dict[str, ValuedSnapshot]:
         """Each connection's latest snapshot taken before ``before_ms`` (where a chart starts)."""
+        ...
+
+    # -- the read side, every request (one statement each) --
+    async def standings(self, user_id: str, connection_id: str | None = None) -> list[Standing]:
+        """The user's connections (or only ``connection_id``, if it is the user's), each with
+        its latest snapshot's ref and its last sync's outcome, read together; in no order."""
+        ...
+
+    async def snapshots(self, refs: Sequence[SnapshotRef]) -> dict[SnapshotRef, ValuedSnapshot]:
+        """The snapshots ``refs`` name (a stored snapshot never changes)."""
+        ...
+
+    async def connection_ids(self, user_id: str, connection_id: str | None = None) -> list[str]:
+        """The ids of the user's connections (or ``connection_id``, if it is the user's)."""
+        ...
+
+    async def record_versions(
+        self, user_id: str, connection_id: str | None = None
+    ) -> dict[str, int | None]:
+        """The user's connections (or ``connection_id``, if it is the user's) by id, each with
+        a token that changes with every write of its trades, orders or transfers (None: none
+        written since the tokens exist). Equal tokens: the same records."""
         ...
 
     # -- the request log --

@@ -1,11 +1,13 @@
 """``/v1/portfolio``: the user's holdings valued now, and their value over time.
 
 Scope ``read``. A ``connection_id`` that is not the caller's is 404, as one that does not exist.
+The portfolio's answer is written by ``render.PortfolioRenderer`` (one per application), the
+same document ``PortfolioPublic`` describes.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from tresor.entrypoints.api.deps import Portfolios, Reader
 from tresor.entrypoints.api.params import (
@@ -17,6 +19,7 @@ from tresor.entrypoints.api.params import (
     interval_ms,
     to_ms,
 )
+from tresor.entrypoints.api.render import PortfolioRenderer
 from tresor.entrypoints.api.schemas_portfolio import HistoryPublic, PortfolioPublic
 
 router = APIRouter(prefix="/v1/portfolio", tags=["portfolio"])
@@ -28,17 +31,26 @@ ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
+def _renderer(request: Request) -> PortfolioRenderer:
+    state = request.app.state
+    found: PortfolioRenderer | None = getattr(state, "portfolio_renderer", None)
+    if found is None:
+        found = state.portfolio_renderer = PortfolioRenderer()
+    return found
+
+
 @router.get("", response_model=PortfolioPublic, responses=ERRORS)
 async def portfolio(
+    request: Request,
     who: Reader,
     service: Portfolios,
     quote: Quote = "USD",
     connection_id: ConnectionFilter = None,
-) -> PortfolioPublic:
+) -> Response:
     """Every connection's latest balances valued in `quote` at the prices taken with them,
     with each snapshot's freshness, the totals per asset, their allocation and the total."""
     found = await service.portfolio(who.user_id, quote=quote.upper(), connection_id=connection_id)
-    return PortfolioPublic.of(found)
+    return Response(_renderer(request).render(found), media_type="application/json")
 
 
 @router.get("/history", response_model=HistoryPublic, responses=ERRORS)

@@ -2,14 +2,15 @@
 at a time (``limit``, then ``cursor`` = the previous page's ``next_cursor``).
 
 Scope ``read``. Without ``connection_id``, every connection of the caller; another user's
-``connection_id`` is 404.
+``connection_id`` is 404. The trades' answer is written by ``render.TradeRenderer`` (one per
+application), the same document ``TradePage`` describes.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from tresor.entrypoints.api.deps import Portfolios, Reader
 from tresor.entrypoints.api.params import (
@@ -22,12 +23,12 @@ from tresor.entrypoints.api.params import (
     Until,
     to_ms,
 )
+from tresor.entrypoints.api.render import TradeRenderer
 from tresor.entrypoints.api.routes.portfolio import ERRORS
 from tresor.entrypoints.api.schemas_records import (
     OrderPage,
     OrderPublic,
     TradePage,
-    TradePublic,
     TransferPage,
     TransferPublic,
 )
@@ -37,8 +38,17 @@ router = APIRouter(prefix="/v1", tags=["records"])
 Side = Literal["buy", "sell"]
 
 
+def _renderer(request: Request) -> TradeRenderer:
+    state = request.app.state
+    found: TradeRenderer | None = getattr(state, "trade_renderer", None)
+    if found is None:
+        found = state.trade_renderer = TradeRenderer()
+    return found
+
+
 @router.get("/trades", response_model=TradePage, responses=ERRORS)
 async def trades(
+    request: Request,
     who: Reader,
     service: Portfolios,
     connection_id: ConnectionFilter = None,
@@ -49,7 +59,7 @@ async def trades(
     until: Until = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> TradePage:
+) -> Response:
     """Fills of the account's orders; `asset` matches either side of the symbol."""
     page = await service.trades(
         who.user_id,
@@ -64,7 +74,8 @@ async def trades(
         cursor=cursor,
         limit=limit,
     )
-    return TradePage(items=[TradePublic.of(r) for r in page.items], next_cursor=page.next_cursor)
+    body = _renderer(request).render(page.items, page.next_cursor)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/orders", response_model=OrderPage, responses=ERRORS)

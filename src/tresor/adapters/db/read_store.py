@@ -1,0 +1,254 @@
+"""The read side's statements at interactive speed: what ``GET /v1/portfolio`` and the record
+listings run on every request, on the driver's own connection.
+
+Through SQLAlchemy a small read cost far more than the database's own work (docs/benchmarks.md,
+issue 17): on SQLite a pool checkout and a hop to aiosqlite's thread per statement (0.2 to
+0.4 ms each, threads contending for the GIL under load), on PostgreSQL a ping per checkout (a
+round trip) and the compilation and result processing. Here:
+
+- on SQLite a read runs on the event loop's own thread, on the store's connection that never
+  waits for a lock (``SqlStoreBase._at_once``, ``writes=False``): WAL readers never wait for
+  the writer, and these statements take SQLite tens of microseconds;
+- on PostgreSQL it is one statement in autocommit on asyncpg's connection (``_alone``),
+  prepared once per connection by asyncpg.
+
+Each statement is written once per store, in the driver's own parameter style. A statement
+built with SQLAlchemy Core (``listings.newest_per_symbol``) is compiled once per shape and
+number of connection ids (``_compiled``) and its rows converted by the table's column types
+(``_converters``) as SQLAlchemy's result processing would (exact decimal text to ``Decimal``
+on SQLite, 0/1 to ``bool``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tresor.adapters.db.activity_store import STATE, SqlActivityStore, _q
+from tresor.adapters.db.sync_rows import VERSIONS
+from tresor.adapters.db.tables import ConnectionRow
+from tresor.adapters.db.tables_sync import BalanceSnapshotRow
+from tresor.adapters.db.types import Money
+from tresor.domain.portfolio import SnapshotRef, Standing
+from tresor.domain.records import AssetBalance, BalanceSnapshot, ValuedSnapshot
+
+_SNAPSHOTS: Table = BalanceSnapshotRow.__table__  # type: ignore[assignment]
+_CONNECTIONS: Table = ConnectionRow.__table__  # type: ignore[assignment]
+_C, _ST, _SN = _q(_CONNECTIONS.name), _q(STATE.name), _q(_SNAPSHOTS.name)
+_V = _q(VERSIONS.name)
+
+# each connection of a user, its sync state's outcome and its latest snapshot (the last taken;
+# of two taken in one millisecond the last stored), one index descent per connection
+_STANDINGS = (
+    "SELECT c.id, c.label, c.exchange, c.status, s.id, s.taken_ms,"  # noqa: S608
+    " st.last_success_ms, st.last_error_code"
+    f" FROM {_C} AS c"
+    f" LEFT JOIN {_ST} AS st ON st.connection_id = c.id"
+    f" LEFT JOIN {_SN} AS s ON s.id = (SELECT l.id FROM {_SN} AS l"
+    " WHERE l.connection_id = c.id ORDER BY l.taken_ms DESC, l.id DESC LIMIT 1)"
+    " WHERE c.user_id = {user}"
+)
+_IDS = f"SELECT c.id FROM {_C} AS c WHERE c.user_id = {{user}}"  # noqa: S608
+# each connection of a user and its records' version token (None: never written)
+_VERSIONS = (
+    f"SELECT c.id, v.version FROM {_C} AS c"  # noqa: S608
+    f" LEFT JOIN {_V} AS v ON v.connection_id = c.id WHERE c.user_id = {{user}}"
+)
+_ONE = " AND c.id = {connection}"
+_SNAPSHOT_ROWS = (
+    f"SELECT id, connection_id, taken_ms, balances, quote, prices FROM {_SN}"  # noqa: S608
+    " WHERE id {ids}"
+)
+_PG = {"user": "$1", "connection": "$2"}
+_SQLITE = {"user": "?", "connection": "?"}
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _valued(row: Sequence[Any]) -> ValuedSnapshot:
+    _id, connection_id, taken_ms, balances, quote, prices = row
+    return ValuedSnapshot(
+        snapshot=BalanceSnapshot(
+            connection_id,
+            taken_ms,
+            {
+                asset: AssetBalance(Decimal(free), Decimal(locked))
+                for asset, (free, locked) in _json(balances).items()
+            },
+        ),
+        quote=quote,
+        prices={asset: Decimal(price) for asset, price in _json(prices).items()},
+    )
+
+
+def _decimal(value: Any) -> Any:
+    return value if value is None or isinstance(value, Decimal) else Decimal(value)
+
+
+def _boolean(value: Any) -> Any:
+    return value if value is None else bool(value)
+
+
+def _converters(table: Table) -> list[Callable[[Any], Any] | None]:
+    """Per column of ``table``: what turns the driver's value into SQLAlchemy's, or None."""
+    out: list[Callable[[Any], Any] | None] = []
+    for column in table.columns:
+        if isinstance(column.type, Money):
+            out.append(_decimal)
+        elif isinstance(column.type, Boolean):
+            out.append(_boolean)
+        else:
+            out.append(None)
+    return out
+
+
+class SqlReadStore(SqlActivityStore):
+    """The read side's hot statements (module docstring); ``SqlSyncStore`` builds on it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        # compiled statements by (shape, number of ids): SQL text, parameter names in order and
+        # the statement's own constants by name
+        self._compiled_sql: dict[
+            tuple[Hashable, int], tuple[str, tuple[str, ...], dict[str, Any]]
+        ] = {}
+        self._table_converters: dict[str, list[Callable[[Any], Any] | None]] = {}
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        """The rows of one statement in the driver's parameter style (module docstring)."""
+        if self._pg:
+            async with self._alone() as driver:
+                found: list[Sequence[Any]] = await driver.fetch(sql, *params)
+                return found
+
+        def read(conn: Any) -> list[Sequence[Any]]:
+            rows: list[Sequence[Any]] = conn.execute(sql, params).fetchall()
+            return rows
+
+        return await self._at_once(read, writes=False)
+
+    def _owned(self, template: str, connection_id: str | None) -> str:
+        marks = _PG if self._pg else _SQLITE
+        return (template + (_ONE if connection_id is not None else "")).format(**marks)
+
+    @staticmethod
+    def _params(user_id: str, connection_id: str | None) -> list[str]:
+        return [user_id] if connection_id is None else [user_id, connection_id]
+
+    async def standings(self, user_id: str, connection_id: str | None = None) -> list[Standing]:
+        rows = await self._fetch(
+            self._owned(_STANDINGS, connection_id), self._params(user_id, connection_id)
+        )
+        return [
+            Standing(
+                connection_id=cid,
+                label=label,
+                exchange=exchange,
+                status=status,
+                snapshot=None if snapshot_id is None else SnapshotRef(cid, snapshot_id, taken),
+                last_success_ms=last_success_ms,
+                last_error_code=last_error_code,
+            )
+            for (
+                cid,
+                label,
+                exchange,
+                status,
+                snapshot_id,
+                taken,
+                last_success_ms,
+                last_error_code,
+            ) in rows
+        ]
+
+    async def connection_ids(self, user_id: str, connection_id: str | None = None) -> list[str]:
+        rows = await self._fetch(
+            self._owned(_IDS, connection_id), self._params(user_id, connection_id)
+        )
+        return [row[0] for row in rows]
+
+    async def record_versions(
+        self, user_id: str, connection_id: str | None = None
+    ) -> dict[str, int | None]:
+        rows = await self._fetch(
+            self._owned(_VERSIONS, connection_id), self._params(user_id, connection_id)
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def snapshots(self, refs: Sequence[SnapshotRef]) -> dict[SnapshotRef, ValuedSnapshot]:
+        if not refs:
+            return {}
+        wanted = {ref.snapshot_id: ref for ref in refs}
+        if self._pg:
+            rows = await self._fetch(
+                _SNAPSHOT_ROWS.format(ids="= ANY($1::bigint[])"), [list(wanted)]
+            )
+        else:
+            marks = ", ".join("?" * len(wanted))
+            rows = await self._fetch(_SNAPSHOT_ROWS.format(ids=f"IN ({marks})"), list(wanted))
+        out: dict[SnapshotRef, ValuedSnapshot] = {}
+        for row in rows:
+            ref = wanted.get(row[0])
+            # a ref names its connection and time too: a row that is not that snapshot is not
+            # it (SQLite may give a deleted row's id to a new row)
+            if ref is not None and (ref.connection_id, ref.taken_ms) == (row[1], row[2]):
+                out[ref] = _valued(row)
+        return out
+
+    # -- statements built with SQLAlchemy Core, run on the driver ----------------------------
+    def _compiled(
+        self, shape: Hashable, stmt: Any, params: dict[str, Any], expanding: str
+    ) -> tuple[str, list[Any]]:
+        """``stmt`` (its parameter ``expanding`` a list) as driver SQL and positional
+        parameters, compiled once per ``shape`` and length of that list. The compiled
+        statement's own constants (``LIMIT 1``'s, a ``coalesce`` default) are kept with it."""
+        values = list(params[expanding])
+        key = (shape, len(values))
+        found = self._compiled_sql.get(key)
+        if found is None:
+            dialect = self._engine.dialect
+            compiled = stmt.params(params).compile(
+                dialect=dialect, compile_kwargs={"render_postcompile": True}
+            )
+            names = tuple(compiled.positiontup or ())
+            plain = stmt.compile(dialect=dialect).params  # the constants' values
+            constants = {n: v for n, v in plain.items() if n not in params}
+            found = self._compiled_sql[key] = (compiled.string, names, constants)
+        sql, names, constants = found
+        prefix = expanding + "_"
+        positional = [
+            params[name]
+            if name in params
+            else values[int(name[len(prefix) :]) - 1]
+            if name.startswith(prefix) and name[len(prefix) :].isdigit()
+            else constants[name]
+            for name in names
+        ]
+        return sql, positional
+
+    async def _table_rows(
+        self, table: Table, shape: Hashable, stmt: Any, params: dict[str, Any], expanding: str
+    ) -> list[dict[str, Any]]:
+        """The rows of ``stmt`` (which selects every column of ``table``, in order) as
+        mappings of SQLAlchemy's values."""
+        sql, positional = self._compiled(shape, stmt, params, expanding)
+        rows = await self._fetch(sql, positional)
+        converters = self._table_converters.get(table.name)
+        if converters is None:
+            converters = self._table_converters[table.name] = _converters(table)
+        names = [c.name for c in table.columns]
+        pairs = list(zip(names, converters, strict=True))
+        return [
+            {
+                name: value if convert is None else convert(value)
+                for (name, convert), value in zip(pairs, row, strict=True)
+            }
+            for row in rows
+        ]

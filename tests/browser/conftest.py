@@ -135,10 +135,12 @@ def signed_in(page: Page, user: User) -> Page:
     return page
 
 
-@pytest.fixture
-def owner(tresor: LiveTresor, user: User) -> Owner:
-    """``user`` with data on every page: a synced connection with some history (trades,
-    orders, transfers), an open order, a dry-run rule and an API client (the token's)."""
+@pytest.fixture(scope="package")
+def owner(tresor: LiveTresor) -> Owner:
+    """A user with data on every page: a synced connection with some history (trades, orders,
+    transfers), an open order, a dry-run rule and an API client (the token's). Made once and
+    shared: the tests that take it only look, or check that nothing was changed."""
+    user = tresor.user("owner")
     history = {"days": 20, "trades": 30, "symbols": ["BTCUSDT", "ETHUSDT"], "open_orders": 1}
     connection_id = tresor.connect(user, "spot", history=history)
     token = tresor.token(user)

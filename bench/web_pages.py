@@ -98,6 +98,7 @@ PAGES = [
     "/alerts",
     "/settings",
 ]
+CONTROL = "control"  # time_pages' key for the control task
 NOT_MEASURED = {"/login"}  # measured signed out it is another page; its POST is in the login
 _NONCE = re.compile(r'name="nonce" value="([^"]+)"')
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
@@ -224,18 +225,30 @@ class Client:
         self._conn.close()
 
 
+def control() -> float:
+    """Seconds of a fixed pure-Python task (about 10 ms on an idle core): a control, run in
+    each round, whose spread says how much of the pages' tail is the machine's (other
+    processes taking the CPU) rather than Tresor's."""
+    started = time.perf_counter()
+    sum(i * i for i in range(200_000))
+    return time.perf_counter() - started
+
+
 def time_pages(client: Client, pid: int, pages: list[str], args: argparse.Namespace) -> Any:
     """Each page's latencies, its size, and the server's mean CPU per request: the process's
     CPU time (``/proc``, in clock ticks of 10 ms) read around each request, summed per page,
     so over many requests the mean is right though one request's is not; it counts whatever
     else the server did meanwhile (its scheduler, chores), little when it syncs nothing. A
-    page is asked no more once its measured requests took ``--page-seconds`` in all."""
+    page is asked no more once its measured requests took ``--page-seconds`` in all. The
+    ``control`` task's times are under ``CONTROL``."""
     times: dict[str, list[float]] = {p: [] for p in pages}
     cpu = dict.fromkeys(pages, 0.0)
     sizes: dict[str, int] = {}
     errors: dict[str, int] = {}
+    controls: list[float] = []
     warmup = args.warmup
     for n in range(warmup + args.rounds):
+        controls.append(control())
         for path in pages:
             if sum(times[path]) >= args.page_seconds:
                 continue
@@ -256,6 +269,7 @@ def time_pages(client: Client, pid: int, pages: list[str], args: argparse.Namesp
         if times[p]:
             cpu_ms = round(cpu[p] / len(times[p]) * 1000, 1)
             found[p].update(summary(times[p]), cpu_ms=cpu_ms, bytes=sizes[p])
+    found[CONTROL] = summary(controls[warmup:])
     return found
 
 
@@ -461,8 +475,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     pages = choose(paths, values, first_answer, args.only)
                     note(f"measuring {len(pages.measured)} pages, skipped {pages.skipped}")
                     timed = time_pages(client, pid, pages.measured, args)
+                    jitter = timed.pop(CONTROL)
                     scripts = javascript(client, url, pages.measured)
-                    note("pages timed over HTTP; the browser next")
+                    note("pages timed over HTTP")
                 finally:
                     client.close()
                 login = (
@@ -470,7 +485,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if args.browser_runs
                     else None
                 )
-            note("the browser is done; the pages in this process next")
+            note("the server is stopped; the pages in this process next")
             if any(why.startswith("answered 5") for why in pages.skipped.values()):
                 for said in failures((data_dir / "server.log").read_text(errors="replace")):
                     print(f"server error: {said}", file=sys.stderr)
@@ -500,6 +515,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "login_to_overview": login,
         "background_syncs_while_measured": synced,
         "goals": goals(timed, scripts, login),
+        "machine_control": jitter,
         "cpus": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
@@ -570,6 +586,12 @@ def show(result: dict[str, Any]) -> None:
             f"medians {login['median_parts_ms']}"
         )
     console.print(f"background syncs while measured: {r['background_syncs_while_measured']}")
+    control = r["machine_control"]
+    console.print(
+        f"machine control (a fixed CPU task): p50 {control['p50_ms']} ms, "
+        f"p99 {control['p99_ms']} ms; load average {r['load_average_before']} before, "
+        f"{r['load_average_after']} after ({r['cpus']} CPUs)"
+    )
     for goal, state in r["goals"].items():
         if state is not None:
             mark = "[green]met[/]" if state["met"] else "[red]missed[/]"

@@ -6,10 +6,11 @@ import time
 from urllib.parse import urlsplit
 
 import pyotp
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.live import LiveTresor, User
 from tests.browser.pages import Checker, goto, sign_in
+from tresor.domain.secrets import Secret
 
 
 def test_a_wrong_password_shows_the_error_and_the_right_one_lands_on_the_overview(
@@ -101,7 +102,9 @@ def _two_factor_on(tresor: LiveTresor, user: User) -> tuple[pyotp.TOTP, list[str
     30-second step (accepted: one step either way), so that the current step's code is still
     unused for the sign-in."""
     accounts = tresor.runtime.container.accounts
-    secret, uri = tresor.call(accounts.begin_two_factor(user.id, user.name))
+    secret, uri = tresor.call(
+        accounts.begin_two_factor(user.id, user.name, password=Secret(user.password))
+    )
     assert uri.startswith("otpauth://totp/")
     totp = pyotp.TOTP(secret.reveal())
     earlier = totp.at(time.time() - 30)
@@ -153,3 +156,16 @@ def test_a_recovery_code_signs_in_once(
     expect(page.get_by_role("alert")).to_contain_text("already used")
     assert urlsplit(page.url).path == "/login"
     assert not any(c["name"] == "__Host-tresor" for c in context.cookies())
+
+
+def test_on_localhost_too_the_session_cookie_is_the_secure_host_only_one(
+    chromium: Browser, tresor: LiveTresor, user: User
+) -> None:
+    context = chromium.new_context(base_url=tresor.url.replace("127.0.0.1", "localhost"))
+    try:
+        page = context.new_page()
+        sign_in(page, user)
+        names = {c["name"]: c["secure"] for c in context.cookies()}
+        assert names == {"__Host-tresor": True}
+    finally:
+        context.close()

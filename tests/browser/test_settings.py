@@ -40,6 +40,7 @@ def test_two_factor_is_set_up_from_the_pages_secret_and_the_recovery_codes_are_s
     signed_in: Page, user: User, checker: Checker
 ) -> None:
     goto(signed_in, "/settings")
+    signed_in.locator("#begin-password").fill(user.password)
     with signed_in.expect_navigation():
         signed_in.get_by_role("button", name="Turn on two-factor").click()
     qr = signed_in.get_by_role("img", name="QR code of the two-factor secret")

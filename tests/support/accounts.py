@@ -84,7 +84,7 @@ class Accounts:
     async def with_two_factor(self, user_id: str) -> tuple[pyotp.TOTP, list[str]]:
         """Turn two-factor on; the app's generator and the recovery codes. The clock moves on
         a step, so the confirming code is not the next sign-in's."""
-        secret, _ = await self.service.begin_two_factor(user_id, "alice")
+        secret, _ = await self.service.begin_two_factor(user_id, "alice", password=PASSWORD)
         app = pyotp.TOTP(secret.reveal())
         codes = await self.service.confirm_two_factor(user_id, app.at(self.clock.now()))
         self.clock.advance(30)

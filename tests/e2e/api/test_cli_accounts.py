@@ -105,7 +105,7 @@ def test_reset_two_factor_lets_a_user_who_lost_it_sign_in_with_the_password(
         try:
             accounts = runtime.container.accounts
             user = await runtime.container.access.find_user("alice")
-            secret, _ = await accounts.begin_two_factor(user.id, "alice")
+            secret, _ = await accounts.begin_two_factor(user.id, "alice", password=Secret(PASSWORD))
             await accounts.confirm_two_factor(user.id, pyotp.TOTP(secret.reveal()).now())
         finally:
             await runtime.aclose()

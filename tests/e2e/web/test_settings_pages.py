@@ -40,7 +40,7 @@ def goes_to_login(answer: httpx.Response) -> bool:
 
 async def turn_on_two_factor(b: Browser) -> tuple[pyotp.TOTP, list[str]]:
     """Set two-factor up through the pages; the app's TOTP and the recovery codes shown."""
-    page = await b.post("/settings/2fa/begin")
+    page = await b.post("/settings/2fa/begin", {"password": PASSWORD})
     assert page.status_code == 200, page.text
     found = _SECRET.search(page.text)
     assert found, page.text
@@ -154,7 +154,7 @@ async def test_two_factor_set_up_makes_sign_in_ask_for_a_code_and_a_recovery_cod
     api: Api,
 ) -> None:
     alice = await signed_in(api, "alice")
-    page = await alice.post("/settings/2fa/begin")
+    page = await alice.post("/settings/2fa/begin", {"password": PASSWORD})
     assert '<svg role="img" viewBox=' in page.text
     assert " style=" not in page.text
     secret = _SECRET.search(page.text)
@@ -186,7 +186,7 @@ async def test_a_wrong_confirmation_code_asks_again_without_showing_the_secret_t
     api: Api,
 ) -> None:
     alice = await signed_in(api, "alice")
-    page = await alice.post("/settings/2fa/begin")
+    page = await alice.post("/settings/2fa/begin", {"password": PASSWORD})
     secret = _SECRET.search(page.text)
     assert secret
     totp = pyotp.TOTP(secret.group(1).replace(" ", ""))
@@ -325,7 +325,7 @@ async def test_every_settings_form_refuses_a_post_without_the_csrf_token(api: Ap
     forms = {
         "/settings/preferences": {"quote": "EUR", "timezone": "UTC"},
         "/settings/password": {"current": PASSWORD, "new": NEW_PASSWORD, "repeat": NEW_PASSWORD},
-        "/settings/2fa/begin": {},
+        "/settings/2fa/begin": {"password": PASSWORD},
         "/settings/2fa/confirm": {"code": "123456"},
         "/settings/2fa/disable": {"password": PASSWORD},
         "/settings/2fa/recovery-codes": {"password": PASSWORD},
@@ -352,3 +352,17 @@ async def test_a_user_with_a_password_but_no_session_is_sent_to_sign_in(api: Api
     answer = await browser(api).get("/settings")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=/settings"
+
+
+async def test_turning_two_factor_on_needs_the_password_and_a_wrong_one_shows_no_secret(
+    api: Api,
+) -> None:
+    alice = await signed_in(api, "alice")
+    refused = await alice.post("/settings/2fa/begin", {"password": "not the password"})
+    assert refused.status_code == 422
+    assert "The current password is wrong." in refused.text
+    assert _SECRET.search(refused.text) is None
+    assert not await api.runtime.container.accounts.two_factor_enabled(alice.user_id)
+    missing = await alice.post("/settings/2fa/begin", {})
+    assert missing.status_code == 422
+    assert _SECRET.search(missing.text) is None

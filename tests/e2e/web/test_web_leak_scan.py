@@ -42,7 +42,7 @@ async def use_the_dashboard(api: Api) -> tuple[Browser, set[int]]:
     api.secrets |= _session_cookies(b)
 
     # two-factor: set up, then a sign-in with a code and one with a recovery code
-    setup = await b.post("/settings/2fa/begin")
+    setup = await b.post("/settings/2fa/begin", {"password": PASSWORD})
     handing.add(len(api.responses) - 1)
     found = _SECRET.search(setup.text)
     assert found, setup.text

@@ -237,7 +237,7 @@ async def test_setting_up_keeps_the_secret_encrypted_and_pending_until_confirmed
     accounts: Accounts,
 ) -> None:
     alice = await accounts.user()
-    secret, uri = await accounts.service.begin_two_factor(alice, "alice@tresor")
+    secret, uri = await accounts.service.begin_two_factor(alice, "alice@tresor", password=PASSWORD)
     assert uri.startswith("otpauth://totp/Tresor:alice%40tresor?")
     assert f"secret={secret.reveal()}" in uri
     state = accounts.store.committed.accounts.two_factor[alice]
@@ -254,7 +254,7 @@ async def test_confirming_needs_a_right_code_of_the_pending_secret(accounts: Acc
     alice = await accounts.user()
     with pytest.raises(ValidationFailed):
         await accounts.service.confirm_two_factor(alice, "123456")
-    await accounts.service.begin_two_factor(alice, "alice")
+    await accounts.service.begin_two_factor(alice, "alice", password=PASSWORD)
     with pytest.raises(InvalidTwoFactorCode):
         await accounts.service.confirm_two_factor(alice, "000000")
     assert not await accounts.service.two_factor_enabled(alice)
@@ -264,7 +264,7 @@ async def test_two_factor_cannot_be_set_up_again_while_it_is_on(accounts: Accoun
     alice = await accounts.user()
     await accounts.with_two_factor(alice)
     with pytest.raises(Conflict):
-        await accounts.service.begin_two_factor(alice, "alice")
+        await accounts.service.begin_two_factor(alice, "alice", password=PASSWORD)
 
 
 async def test_turning_two_factor_off_needs_the_password(accounts: Accounts) -> None:
@@ -295,7 +295,7 @@ async def test_a_two_factor_secret_moved_to_another_user_does_not_decrypt(
     alice = await accounts.user()
     bob = await accounts.user("bob")
     await accounts.with_two_factor(alice)
-    await accounts.service.begin_two_factor(bob, "bob")
+    await accounts.service.begin_two_factor(bob, "bob", password=PASSWORD)
     tables = accounts.store.committed.accounts
     stolen = tables.two_factor[alice].secret_ct
     tables.two_factor[bob] = replace(tables.two_factor[bob], secret_ct=stolen, pending_ct=None)
@@ -307,7 +307,9 @@ async def test_two_factor_secrets_follow_a_master_key_rotation(accounts: Account
     alice = await accounts.user()
     bob = await accounts.user("bob")
     app, _ = await accounts.with_two_factor(alice)
-    await accounts.service.begin_two_factor(bob, "bob")  # pending: re-wrapped too
+    await accounts.service.begin_two_factor(
+        bob, "bob", password=PASSWORD
+    )  # pending: re-wrapped too
     new_key = MasterKey.generate()
     rotated = EnvelopeVault(accounts.vault.keyring.with_current(new_key))
     assert await KeyRewrap(accounts.store.uow, rotated).run() == 2
@@ -331,3 +333,12 @@ async def test_the_operator_can_reset_two_factor_for_a_user_who_lost_it(
     with pytest.raises(SessionExpired):
         await accounts.service.session(token, "ip")
     assert await accounts.sign_in()  # the password alone again
+
+
+async def test_turning_two_factor_on_asks_for_the_password_again(accounts: Accounts) -> None:
+    alice = await accounts.user()
+    with pytest.raises(SignInFailed):
+        await accounts.service.begin_two_factor(alice, "alice", password=Secret("not it at all"))
+    assert not await accounts.service.two_factor_enabled(alice)
+    tables = accounts.store.committed.accounts
+    assert alice not in tables.two_factor  # nothing pending either

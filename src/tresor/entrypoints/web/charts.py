@@ -85,7 +85,7 @@ def line_chart(
         )
     return _svg(
         f'<svg class="chart" role="img" aria-label="{label}" viewBox="0 0 {width} {height}" '
-        f'>{ticks}{paths}</svg>'
+        f">{ticks}{paths}</svg>"
     )
 
 

@@ -142,10 +142,16 @@ class AccountService:
         return await self._sessions.purge()
 
     # -- two-factor --------------------------------------------------------------------------
-    async def begin_two_factor(self, user_id: str, account_name: str) -> tuple[Secret, str]:
+    async def begin_two_factor(
+        self, user_id: str, account_name: str, *, password: Secret
+    ) -> tuple[Secret, str]:
         """A new secret (pending until confirmed) and its ``otpauth://`` URI for a QR code.
+        The password is asked again, as for turning it off: a borrowed or stolen session alone
+        cannot put a second factor on the account and lock its owner out.
 
-        Raises: NotFound; Conflict when two-factor is on already."""
+        Raises: NotFound; SignInFailed (a wrong password), TooManyAttempts; Conflict when
+        two-factor is on already."""
+        await self._credentials.check_current(user_id, password)
         return await self._two_factor.begin(user_id, account_name)
 
     async def confirm_two_factor(self, user_id: str, code: str) -> list[str]:

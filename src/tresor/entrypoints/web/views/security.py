@@ -275,15 +275,19 @@ def _codes_page(request: Request, who: WebUser, codes: list[str], *, renewed: bo
 
 
 @router.post("/settings/2fa/begin")
-async def begin_two_factor(request: Request, who: Actor) -> Response:
-    """A new pending secret, shown once as a QR code and as text."""
+async def begin_two_factor(request: Request, who: Actor, password: Password) -> Response:
+    """A new pending secret, shown once as a QR code and as text; the password first."""
     who.require(Scope.ADMIN)
     services = container_of(request)
     user = await services.access.user(who.user_id)
     try:
-        secret, uri = await services.accounts.begin_two_factor(who.user_id, user.name)
+        secret, uri = await services.accounts.begin_two_factor(
+            who.user_id, user.name, password=Secret(password)
+        )
     except Conflict as e:
         return await settings_page(request, who, errors={"two_factor": e}, status=409)
+    except AccessDenied as e:
+        return await settings_page(request, who, errors={"two_factor": e}, status=form_status(e))
     return _setup_page(request, who, secret=secret, uri=uri)
 
 

@@ -118,6 +118,9 @@ def test_the_keyboard_reaches_the_skip_link_first_then_every_item_of_the_navigat
     assert reached == NAV
     page.keyboard.press("Tab")
     assert page.evaluate(ACTIVE) == "Sign out"
+    # the focus is visible: an outline on the focused control
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), outline
     # the current page is marked for screen readers
     current = page.locator("nav[aria-label=Main] [aria-current=page]")
     expect(current).to_have_text("Assets")

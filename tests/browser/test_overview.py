@@ -136,3 +136,24 @@ def test_another_users_connection_is_not_found_through_the_dashboards_forms(
     assert unknown["status"] == 404, unknown
     # and the owner's overview is unchanged by it: its card is there, the other's is empty
     expect(page.locator("article.card")).to_have_count(0)
+
+
+def test_in_another_quote_currency_the_overview_shows_the_apis_figures_in_it(
+    page: Page, tresor: LiveTresor, user: User, checker: Checker
+) -> None:
+    accounts = tresor.runtime.container.accounts
+    tresor.call(accounts.set_preferences(user.id, quote="BTC", timezone="Europe/Zurich"))
+    tresor.connect(user, "spot")
+    token = tresor.token(user)
+    tresor.synced_portfolio(token)
+    sign_in(page, user)
+    for _ in range(5):
+        before = tresor.api(token, "/v1/portfolio", quote="BTC")
+        shown = _figures(page)
+        after = tresor.api(token, "/v1/portfolio", quote="BTC")
+        if _expected(before) == _expected(after):
+            break
+    assert before["quote"] == "BTC"
+    assert shown == _expected(before)
+    expect(page.locator("#net-worth")).to_contain_text("BTC")
+    checker.check(page, "overview-in-btc")

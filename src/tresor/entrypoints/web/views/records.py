@@ -216,49 +216,24 @@ async def _export(request: Request, who: WebUser, kind: Kind[R], values: FormVal
     return csv_export.download(f"tresor-{kind.name}-{day}.csv", body)
 
 
-@router.get("/trades")
-async def trades(
-    request: Request,
-    who: Viewer,
-    form: Form,
-    limit: Limit = query.PAGE_SIZE,
-    cursor: query.CursorField = None,
-) -> Response:
-    return await _page(request, who, TRADES, form, limit, cursor)
+def _routes(kind: Kind[Any]) -> None:
+    """Registers one listing's page (``/trades`` ...) and its CSV download (``/trades.csv``)."""
+
+    async def page(
+        request: Request,
+        who: Viewer,
+        form: Form,
+        limit: Limit = query.PAGE_SIZE,
+        cursor: query.CursorField = None,
+    ) -> Response:
+        return await _page(request, who, kind, form, limit, cursor)
+
+    async def export(request: Request, who: Viewer, form: Form) -> Response:
+        return await _export(request, who, kind, form)
+
+    router.get(f"/{kind.name}", name=kind.name)(page)
+    router.get(f"/{kind.name}.csv", name=f"{kind.name}_csv")(export)
 
 
-@router.get("/orders")
-async def orders(
-    request: Request,
-    who: Viewer,
-    form: Form,
-    limit: Limit = query.PAGE_SIZE,
-    cursor: query.CursorField = None,
-) -> Response:
-    return await _page(request, who, ORDERS, form, limit, cursor)
-
-
-@router.get("/transfers")
-async def transfers(
-    request: Request,
-    who: Viewer,
-    form: Form,
-    limit: Limit = query.PAGE_SIZE,
-    cursor: query.CursorField = None,
-) -> Response:
-    return await _page(request, who, TRANSFERS, form, limit, cursor)
-
-
-@router.get("/trades.csv")
-async def trades_csv(request: Request, who: Viewer, form: Form) -> Response:
-    return await _export(request, who, TRADES, form)
-
-
-@router.get("/orders.csv")
-async def orders_csv(request: Request, who: Viewer, form: Form) -> Response:
-    return await _export(request, who, ORDERS, form)
-
-
-@router.get("/transfers.csv")
-async def transfers_csv(request: Request, who: Viewer, form: Form) -> Response:
-    return await _export(request, who, TRANSFERS, form)
+for _kind in (TRADES, ORDERS, TRANSFERS):
+    _routes(_kind)

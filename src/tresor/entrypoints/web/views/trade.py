@@ -45,8 +45,10 @@ from tresor.entrypoints.web.views.trade_common import (
     can_trade,
     connections_of,
     form_error,
+    labels_of,
     problem_page,
     state_badge,
+    traders_of,
 )
 from tresor.services.portfolio import MAX_LIMIT, RecordFilter
 from tresor.services.trading import MAX_KEY_LENGTH
@@ -123,8 +125,8 @@ async def _trade_page(
         "who": who,
         "notice": notice,
         "ticket": ticket or blank_ticket(connections),
-        "traders": [c for c in connections if can_trade(c)],
-        "labels": {c.id: c.label for c in connections},
+        "traders": traders_of(connections),
+        "labels": labels_of(connections),
         "symbols": await _symbols(request, connections),
         "orders": [(o, state_badge(o.state.value)) for o in page.items],
         "next_url": None if page.next_cursor is None else f"/trade?cursor={page.next_cursor}",
@@ -234,7 +236,7 @@ async def _order_page(
 ) -> Response:
     who.require(Scope.TRADE)
     order = await container_of(request).orders.get(who.user_id, order_id)
-    labels = {c.id: c.label for c in await connections_of(request, who)}
+    labels = labels_of(await connections_of(request, who))
     known = order.request.connection_id in labels
     context = {
         "who": who,

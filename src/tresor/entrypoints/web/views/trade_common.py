@@ -1,6 +1,6 @@
-"""What the trade pages share: the connections that can trade, the ids they take in paths,
-the words for an order's state, and a form's validation failure as a domain error shown
-inline (the API's own schemas check the fields; the page shows what they say)."""
+"""What the trade pages share: the connections that can trade and their labels, the ids they
+take in paths, the words for an order's state, and a form's validation failure as a domain
+error shown inline (the API's own schemas check the fields; the page shows what they say)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,16 @@ def can_trade(connection: Connection) -> bool:
 
 async def connections_of(request: Request, who: WebUser) -> Sequence[Connection]:
     return await container_of(request).connections.all(who.user_id)
+
+
+def traders_of(connections: Sequence[Connection]) -> list[Connection]:
+    """The connections an order can be placed on, in their order: the ticket's choices."""
+    return [c for c in connections if can_trade(c)]
+
+
+def labels_of(connections: Sequence[Connection]) -> dict[str, str]:
+    """Each connection's label by its id, for the rows that name a connection."""
+    return {c.id: c.label for c in connections}
 
 
 def form_error(error: ValidationError) -> ValidationFailed:

@@ -28,11 +28,12 @@ from tresor.entrypoints.api.schemas_routing import (
 from tresor.entrypoints.web.session import Actor, Viewer, WebUser, container_of
 from tresor.entrypoints.web.views.trade_common import (
     QuoteId,
-    can_trade,
     connections_of,
     form_error,
+    labels_of,
     problem_page,
     state_badge,
+    traders_of,
 )
 from tresor.services.trading import MAX_KEY_LENGTH, ROOM_FOR_DERIVED_KEYS
 
@@ -70,8 +71,8 @@ async def _route_page(
     context = {
         "who": who,
         "form": form or blank_form(),
-        "traders": [c for c in connections if can_trade(c)],
-        "labels": {c.id: c.label for c in connections},
+        "traders": traders_of(connections),
+        "labels": labels_of(connections),
         "quoted": quoted,
         "execute_key": str(uuid.uuid4()),
         "execution": execution,

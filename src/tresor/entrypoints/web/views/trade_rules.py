@@ -34,10 +34,11 @@ from tresor.entrypoints.api.schemas_rules import (
 from tresor.entrypoints.web.session import Actor, Viewer, WebUser, container_of
 from tresor.entrypoints.web.views.trade_common import (
     RuleId,
-    can_trade,
     connections_of,
     form_error,
+    labels_of,
     problem_page,
+    traders_of,
 )
 from tresor.services.rules import DEFAULT_INTERVAL_S
 
@@ -82,7 +83,7 @@ async def _rules_page(
         "who": who,
         "rules": [RulePublic.of(r) for r in rules],
         "form": form or blank_form(),
-        "traders": [c for c in connections if can_trade(c)],
+        "traders": traders_of(connections),
         "notice": notice,
     }
     return problem_page(request, "trade_rules.html", context, error)
@@ -197,7 +198,7 @@ async def rule_page(
         except TresorError as e:
             plan_error = e  # logged by the service; the page shows it in place of the plan
     log = await service.log(who.user_id, rule_id, cursor=cursor, limit=LOG_PAGE)
-    labels = {c.id: c.label for c in await connections_of(request, who)}
+    labels = labels_of(await connections_of(request, who))
     shown = RulePublic.of(rule)
     context = {
         "who": who,

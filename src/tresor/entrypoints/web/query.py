@@ -135,6 +135,22 @@ def url(path: str, params: Mapping[str, str | None], **more: str | None) -> str:
     return f"{path}?{urlencode(found)}" if found else path
 
 
+def pager(
+    path: str,
+    params: Mapping[str, str | None],
+    limit: int,
+    cursor: str | None,
+    following: str | None,
+) -> dict[str, str | bool | None]:
+    """What the ``pages`` macro links to: the newest page once past it (``paged``), the next one
+    (the cursor ``following``) while there is one, both with the filters and the page size."""
+    return {
+        "paged": bool(blank(cursor)),
+        "newest_url": url(path, params, limit=str(limit)),
+        "next_url": url(path, params, limit=str(limit), cursor=following) if following else None,
+    }
+
+
 async def connection_labels(request: Request, who: WebUser) -> dict[str, str]:
     """The user's connections' labels by id, in the labels' order (for filters and rows)."""
     connections = await container_of(request).connections.all(who.user_id)

@@ -146,11 +146,7 @@ async def logs(
             "limit": limit,
             "limits": query.page_sizes(limit),
             "error": error,
-            "paged": bool(query.blank(cursor)),
-            "newest_url": query.url("/logs", form, limit=str(limit)),
-            "next_url": query.url("/logs", form, limit=str(limit), cursor=listing.next_cursor)
-            if listing.next_cursor
-            else None,
+            **query.pager("/logs", form, limit, cursor, listing.next_cursor),
         },
         status=422 if error else 200,
     )
@@ -175,11 +171,7 @@ async def alerts(
             "rows": [(e, severity_badge(e.severity.value)) for e in page.items],
             "labels": await query.connection_labels(request, who),
             "gaps": gaps,
-            "paged": bool(query.blank(cursor)),
-            "newest_url": query.url("/alerts", {}, limit=str(limit)),
-            "next_url": query.url("/alerts", {}, limit=str(limit), cursor=page.next_cursor)
-            if page.next_cursor
-            else None,
+            **query.pager("/alerts", {}, limit, cursor, page.next_cursor),
         },
     )
 

@@ -187,13 +187,7 @@ async def _page(
             "limit": limit,
             "limits": query.page_sizes(limit),
             "error": error,
-            "paged": bool(query.blank(cursor)),
-            "newest_url": query.url(path, params, limit=str(limit)),
-            "next_url": (
-                query.url(path, params, limit=str(limit), cursor=listing.next_cursor)
-                if listing.next_cursor
-                else None
-            ),
+            **query.pager(path, params, limit, cursor, listing.next_cursor),
             "csv_url": query.url(f"{path}.csv", params),
         },
         status=422 if error else 200,

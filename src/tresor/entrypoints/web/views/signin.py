@@ -115,24 +115,15 @@ async def login(
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:200],
         )
-    except TwoFactorRequired as e:
+    except (TwoFactorRequired, InvalidTwoFactorCode, SignInFailed, TooManyAttempts) as e:
+        # a code missing or wrong: the form asks for it (again)
         return _form(
             request,
             next_path=target,
             name=name,
             error=e.message,
             remedy=e.remedy,
-            ask_code=True,
-            status=401,
-        )
-    except (SignInFailed, InvalidTwoFactorCode, TooManyAttempts) as e:
-        return _form(
-            request,
-            next_path=target,
-            name=name,
-            error=e.message,
-            remedy=e.remedy,
-            ask_code=isinstance(e, InvalidTwoFactorCode),
+            ask_code=isinstance(e, TwoFactorRequired | InvalidTwoFactorCode),
             status=429 if isinstance(e, TooManyAttempts) else 401,
         )
     response = RedirectResponse(target, status_code=303)

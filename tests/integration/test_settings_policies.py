@@ -30,6 +30,7 @@ async def test_routing_and_rules_take_their_policies_from_the_settings(tmp_path:
             "track_orders",
             "check_rules",
             "purge_quotes",
+            "purge_sessions",
         ]
     finally:
         await runtime.aclose()

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.live import LiveTresor, User
 from tests.browser.pages import Checker, goto, sign_in
-from tresor.entrypoints.web.render import amount, money, percent
+from tresor.entrypoints.web.render import amount, money, percent, places_for
 
 # a POST sent by the page's own script, with or without the session's CSRF token
 FETCH = """async ([url, token]) => {
@@ -43,13 +43,14 @@ def _figures(page: Page) -> dict[str, Any]:
 def _expected(api: dict[str, Any]) -> dict[str, Any]:
     """The API's portfolio formatted as the page formats it (the page's own filters)."""
     quote = api["quote"]
+    places = places_for(quote)  # cents for USD and the like, 8 places for BTC
     return {
         "total": Decimal(api["total"]),
         "assets": [
-            [a["asset"], amount(a["total"]), money(a["value"]), percent(a["allocation"])]
+            [a["asset"], amount(a["total"]), money(a["value"], places), percent(a["allocation"])]
             for a in api["assets"][:10]
         ],
-        "cards": {c["label"]: f"{money(c['value'])} {quote}" for c in api["connections"]},
+        "cards": {c["label"]: f"{money(c['value'], places)} {quote}" for c in api["connections"]},
     }
 
 

@@ -16,7 +16,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+
+from tresor.domain.valuation import USD_PEGGED
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -79,6 +82,29 @@ def signed(value: object, places: int = 2) -> str:
     return ("+" if found > 0 else "") + money(found, places)
 
 
+# quotes shown with cents; any other (BTC, ETH, ...) with 8 places, as exchanges show them
+_CENTS = frozenset({*USD_PEGGED, "USD", "EUR", "GBP", "CHF", "JPY", "CAD", "AUD", "TRY", "BRL"})
+
+
+def places_for(quote: str) -> int:
+    return 2 if quote.upper() in _CENTS else 8
+
+
+@pass_context
+def _money_in_quote(context: Context, value: object, places: int | None = None) -> str:
+    """``money`` with the places of the viewer's quote currency unless given."""
+    if places is None:
+        places = places_for(getattr(context.get("who"), "quote", "USD"))
+    return money(value, places)
+
+
+@pass_context
+def _signed_in_quote(context: Context, value: object, places: int | None = None) -> str:
+    if places is None:
+        places = places_for(getattr(context.get("who"), "quote", "USD"))
+    return signed(value, places)
+
+
 def age(seconds: object) -> str:
     """``75`` as ``1 min ago``."""
     if not isinstance(seconds, int | float):
@@ -105,7 +131,9 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        env.filters.update(money=money, amount=amount, percent=percent, signed=signed, age=age)
+        env.filters.update(
+            money=_money_in_quote, amount=amount, percent=percent, signed=_signed_in_quote, age=age
+        )
         self.env = env
 
     def page(

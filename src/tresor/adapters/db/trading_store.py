@@ -98,8 +98,6 @@ PLACED_COLUMNS = (
     "updated_ms",
 )
 SQLITE_FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
-_DEADLOCK_TRIES = 3
-_DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE deadlock_detected (asyncpg's .sqlstate)
 _INSERTED_ONE = "INSERT 0 1"  # asyncpg's status of an INSERT that inserted one row
 
 
@@ -356,37 +354,21 @@ class SqlTradingStore(SqlStoreBase):
         key_sql = self.upsert_sql(KEYS, KEY_COLUMNS, update=False)  # ON CONFLICT DO NOTHING
         order_sql = self.upsert_sql(ORDERS, PLACED_COLUMNS, update=False)
         if self._dialect != "sqlite":
-            for attempt in range(_DEADLOCK_TRIES):
-                try:
-                    return await self._insert_new_key_pg(key_sql, key, order_sql, order, durable)
-                except Exception as e:
-                    if getattr(e, "sqlstate", None) != _DEADLOCK_DETECTED:
-                        raise
-                    # concurrent INSERT ... ON CONFLICT DO NOTHING of one key can deadlock in
-                    # PostgreSQL's speculative insertion (seen with 8 requests of one key under
-                    # load); the server rolled the whole transaction back, so it is tried again
-                    if attempt == _DEADLOCK_TRIES - 1:
-                        raise
-            raise AssertionError("unreachable")
+            async with self._engine.connect() as conn:
+                driver = await _driver(conn)
+                async with driver.transaction():
+                    if durable:  # the commit waits for the WAL flush, whatever the server's default
+                        await driver.execute("SET LOCAL synchronous_commit = on")
+                    status: str = await driver.execute(key_sql, *key)
+                    if status != _INSERTED_ONE:
+                        return False
+                    if order is not None:
+                        _check_inserted(await driver.execute(order_sql, *order) == _INSERTED_ONE)
+            return True
         async with self._write_lock:
             return await self._own(
                 functools.partial(_insert_key_and_order, key_sql, key, order_sql, order, durable)
             )
-
-    async def _insert_new_key_pg(
-        self, key_sql: str, key: Row, order_sql: str, order: Row | None, durable: bool
-    ) -> bool:
-        async with self._engine.connect() as conn:
-            driver = await _driver(conn)
-            async with driver.transaction():
-                if durable:  # the commit waits for the WAL flush, whatever the server's default
-                    await driver.execute("SET LOCAL synchronous_commit = on")
-                status: str = await driver.execute(key_sql, *key)
-                if status != _INSERTED_ONE:
-                    return False
-                if order is not None:
-                    _check_inserted(await driver.execute(order_sql, *order) == _INSERTED_ONE)
-        return True
 
     async def claim_key(
         self, user_id: str, key: str, fingerprint: str, *, now_ms: int, lock_ms: int

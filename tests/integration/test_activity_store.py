@@ -137,3 +137,26 @@ async def test_the_request_log_keeps_every_field(stored: tuple[Runtime, list[str
     assert [c.call for c in reversed(stored_calls)] == [calls[0], calls[2]]
     assert await rt.store.purge_calls(1_002) >= 2  # (the setup's own requests are older)
     assert [c.call for c in await rt.store.calls(CallQuery(connection_ids=(a, b)))] == [calls[2]]
+
+
+async def test_writes_on_the_driver_s_connection_last_after_the_pool_pinged_it(
+    stored: tuple[Runtime, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled PostgreSQL connection idle for a while is pinged as it is handed out. The
+    ping must leave no transaction open: the statements run on asyncpg's own connection
+    (leases, states, a new order's key) would otherwise run inside it, as savepoints, and
+    the pool's rollback as the connection is given back would undo them though they were
+    answered (seen as orders answered 201 and then not found, and leases lost)."""
+    from tresor.adapters.db import uow
+
+    monkeypatch.setattr(uow, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout pings
+    rt, (a, b, _) = stored
+    store = rt.store
+    await store.save_state(SyncState(a))
+    await store.save_state(SyncState(b, failures=3))
+    assert await store.claim(a, "w1", now_ms=100, until_ms=200)
+    states = await store.states([a, b])
+    assert states[a].lease_owner == "w1"
+    assert states[b].failures == 3
+    await store.release(a, "w1")
+    assert (await store.states([a]))[a].lease_owner is None

@@ -131,7 +131,15 @@ def spans_of(
         if kind == "start":
             open_[(cid, worker)] = at
         else:
-            spans.append((cid, worker, open_.pop((cid, worker)), at))
+            started = open_.pop((cid, worker), None)
+            assert started is not None, f"job on {cid} by {worker} ended, never started: " + (
+                "; ".join(
+                    f"{k} {w[:6]} {t:.3f}"
+                    for k, c, w, t in sorted(seen, key=lambda x: x[3])
+                    if c == cid
+                )
+            )
+            spans.append((cid, worker, started, at))
     for (cid, worker), at in open_.items():  # a killed worker's job ends when it died
         assert killed_at is not None, f"job on {cid} by {worker} never ended"
         spans.append((cid, worker, at, killed_at))

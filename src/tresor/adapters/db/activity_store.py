@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tresor.adapters.db.sql_base import SqlStoreBase, like_escaped
+from tresor.adapters.db.sql_base import SqlStoreBase, _driver, like_escaped
 from tresor.adapters.db.tables_sync import EventRow, ExchangeCallRow, SyncStateRow
 from tresor.domain.records import CallQuery, ExchangeCall, StoredCall
 from tresor.domain.sync import Event, EventKind, Severity, SyncState
@@ -91,10 +91,7 @@ class SqlActivityStore(SqlStoreBase):
     async def _alone(self) -> AsyncIterator[Any]:
         """asyncpg's own connection, for statements each in autocommit (PostgreSQL only)."""
         async with self._engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            if driver is None:  # pragma: no cover - only after the connection was invalidated
-                raise RuntimeError("the database connection is gone")
-            yield driver
+            yield await _driver(conn)
 
     # -- the request log ---------------------------------------------------------------------
     async def add_calls(self, calls: Sequence[ExchangeCall]) -> None:

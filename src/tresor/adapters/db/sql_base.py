@@ -380,10 +380,21 @@ def _busy(error: sqlite3.OperationalError) -> bool:
 
 
 async def _driver(conn: AsyncConnection) -> Any:
-    """The driver's own connection object under a pooled SQLAlchemy connection."""
-    driver = (await conn.get_raw_connection()).driver_connection
+    """The driver's own connection object under a pooled SQLAlchemy connection, with no
+    transaction open on it: what runs on it in autocommit, or in a transaction of its own,
+    is committed by itself. (One left open by SQLAlchemy's adapter would make those
+    statements part of it, and the rollback as the connection goes back to the pool would
+    undo them: ``uow._ping_if_idle`` once did that.)"""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
     if driver is None:  # pragma: no cover - only after the connection was invalidated
         raise RuntimeError("the database connection is gone")
+    in_transaction = getattr(driver, "is_in_transaction", None)  # asyncpg's
+    if in_transaction is not None and in_transaction():
+        raise RuntimeError(
+            "a pooled connection came with a transaction open: statements on the driver's "
+            "own connection would be rolled back with it"
+        )
     return driver
 
 

@@ -321,14 +321,18 @@ def _note_idle(_dbapi_connection: Any, record: Any) -> None:
 def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """Ping a connection given back more than ``PING_AFTER_IDLE_SECONDS`` ago; one that
     fails is discarded and the pool hands out another (``DisconnectionError``: SQLAlchemy's
-    "pessimistic" disconnect handling, done only after an idle spell)."""
+    "pessimistic" disconnect handling, done only after an idle spell).
+
+    The ping is the adapter's own, which leaves no transaction open. A statement on a cursor
+    would begin one (the adapter begins a transaction before its first statement): the
+    statements later run on asyncpg's own connection would run inside it, as savepoints, and
+    the rollback as the connection is given back would undo them though they had been
+    answered (orders answered 201 then not found, leases and sync states lost)."""
     idle_since = record.info.get("idle_since")
     if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
         return
     try:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SELECT 1")
-        cursor.close()
+        dbapi_connection.ping()
     except Exception as exc:
         raise DisconnectionError() from exc
 

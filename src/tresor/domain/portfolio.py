@@ -292,22 +292,24 @@ def history_points(
     since_ms: int,
     until_ms: int,
     interval_ms: int,
-    carried: Mapping[str, ValuedSnapshot],
-    snapshots: Iterable[ValuedSnapshot],
+    carried: Mapping[str, Decimal],
+    values: Iterable[tuple[str, int, Decimal]],
 ) -> History:
-    """Buckets of ``interval_ms`` from ``since_ms``; ``carried`` are the connections' latest
-    snapshots before ``since_ms``, ``snapshots`` those taken in the range, oldest first."""
-    values = {cid: snapshot_value(v, quote) for cid, v in carried.items()}
-    pending = iter(snapshots)
+    """Buckets of ``interval_ms`` from ``since_ms``. ``carried``: by connection, the value (in
+    ``quote``) of its latest snapshot before ``since_ms``; ``values``: (connection, taken_ms,
+    value) of snapshots taken in the range, oldest first (only each connection's last one in a
+    bucket counts, so the others may be left out)."""
+    latest = dict(carried)
+    pending = iter(values)
     upcoming = next(pending, None)
     points: list[HistoryPoint] = []
     start = since_ms
     while start < until_ms:
         end = min(start + interval_ms, until_ms)
-        while upcoming is not None and upcoming.snapshot.taken_ms < end:
-            values[upcoming.snapshot.connection_id] = snapshot_value(upcoming, quote)
+        while upcoming is not None and upcoming[1] < end:
+            latest[upcoming[0]] = upcoming[2]
             upcoming = next(pending, None)
-        value = sum(values.values(), Decimal(0)) if values else None
-        points.append(HistoryPoint(start, end, value, len(values)))
+        value = sum(latest.values(), Decimal(0)) if latest else None
+        points.append(HistoryPoint(start, end, value, len(latest)))
         start = end
     return History(quote, since_ms, until_ms, interval_ms, tuple(points))

@@ -167,17 +167,19 @@ class PortfolioService:
         interval = interval_ms if interval_ms is not None else default_interval_ms(since, until)
         check_range(since, until, interval)
         ids = await self._ids(user_id, connection_id)
-        carried = await self._store.snapshots_before(ids, before_ms=since) if ids else {}
-        taken = (
-            await self._store.snapshot_history(ids, since_ms=since, until_ms=until) if ids else []
+        # only each connection's last snapshot in a bucket counts: the store names those (and
+        # the latest before the range), and each is valued once (``Valuations.values``)
+        before, marks = await self._store.history_refs(
+            ids, since_ms=since, until_ms=until, interval_ms=interval
         )
+        values = await self._valuations.values([*before.values(), *marks], quote)
         return history_points(
             quote=quote,
             since_ms=since,
             until_ms=until,
             interval_ms=interval,
-            carried=carried,
-            snapshots=taken,
+            carried={cid: values[ref] for cid, ref in before.items() if ref in values},
+            values=[(r.connection_id, r.taken_ms, values[r]) for r in marks if r in values],
         )
 
     # -- records -----------------------------------------------------------------------------

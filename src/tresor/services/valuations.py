@@ -4,7 +4,8 @@ A request reads its connections' standings (one statement: ``SyncStore.standings
 of its answer depends only on the snapshots they name, and a stored snapshot never changes.
 So each snapshot is read once (``SyncStore.snapshots``), valued once per quote
 (``value_holdings``), and the totals of a set of them are summed once (``asset_totals``), kept
-by their ``SnapshotRef`` (its row id, connection and time). Nothing here needs to be told of a
+by their ``SnapshotRef`` (its row id, connection and time); a chart's snapshots are each
+valued once per quote too (``values``). Nothing here needs to be told of a
 new snapshot, another process's sync or a connection renamed: a new snapshot is a new ref, and
 the standings are read afresh on every request, so an answer is exactly what valuing the
 stored data at that moment gives (docs/portfolio.md). Each of the three is bounded
@@ -23,6 +24,7 @@ from tresor.domain.portfolio import (
     SnapshotRef,
     ValuedHoldings,
     asset_totals,
+    snapshot_value,
     value_holdings,
 )
 from tresor.domain.records import ValuedSnapshot
@@ -34,6 +36,8 @@ Totals = tuple[tuple[AssetTotal, ...], Decimal]
 TotalsKey = tuple[str, tuple[SnapshotRef | None, ...]]
 SNAPSHOTS_KEPT = 4096  # about 3 kB each with 8 assets
 TOTALS_KEPT = 1024
+VALUES_KEPT = 65_536  # a snapshot's value in a quote, for charts: about 250 B each
+READ_AT_ONCE = 500  # snapshots read per statement when valuing a chart's
 
 
 class Bounded(Generic[K, V]):
@@ -64,6 +68,26 @@ class Valuations:
         self._snapshots: Bounded[SnapshotRef, ValuedSnapshot] = Bounded(size)
         self._holdings: Bounded[tuple[SnapshotRef, str], ValuedHoldings] = Bounded(size)
         self._totals: Bounded[TotalsKey, Totals] = Bounded(TOTALS_KEPT)
+        self._values: Bounded[tuple[SnapshotRef, str], Decimal] = Bounded(VALUES_KEPT)
+
+    async def values(self, refs: Sequence[SnapshotRef], quote: str) -> dict[SnapshotRef, Decimal]:
+        """The value in ``quote`` of each snapshot in ``refs`` (a chart's: ``snapshot_value``),
+        each computed once; a ref whose snapshot is no longer stored is left out. The
+        snapshots read to value them are not kept: a chart's would crowd out the portfolio's."""
+        out: dict[SnapshotRef, Decimal] = {}
+        unvalued: list[SnapshotRef] = []
+        for ref in refs:
+            found = self._values.get((ref, quote))
+            if found is None:
+                unvalued.append(ref)
+            else:
+                out[ref] = found
+        for at in range(0, len(unvalued), READ_AT_ONCE):
+            chunk = unvalued[at : at + READ_AT_ONCE]
+            for ref, snapshot in (await self._store.snapshots(chunk)).items():
+                value = out[ref] = snapshot_value(snapshot, quote)
+                self._values.put((ref, quote), value)
+        return out
 
     async def holdings(
         self, refs: Sequence[SnapshotRef], quote: str

@@ -15,16 +15,10 @@ from tresor.domain.portfolio import (
     history_points,
     prices_in,
 )
-from tresor.domain.records import AssetBalance, BalanceSnapshot, ValuedSnapshot
+from tresor.domain.records import BalanceSnapshot, ValuedSnapshot
 
 D = Decimal
 DAY_MS = 86_400_000
-
-
-def valued(cid: str, taken_ms: int, usdt: str, quote: str = "USD") -> ValuedSnapshot:
-    return ValuedSnapshot(
-        BalanceSnapshot(cid, taken_ms, {"USDT": AssetBalance(D(usdt), D(0))}), quote, {"USDT": D(1)}
-    )
 
 
 def test_allocation_of_three_equal_values_adds_up_to_exactly_100() -> None:
@@ -50,8 +44,8 @@ def test_history_carries_the_last_snapshot_before_the_range_into_the_first_bucke
         since_ms=1000,
         until_ms=3500,
         interval_ms=1000,
-        carried={"a": valued("a", 10, "5")},
-        snapshots=[valued("b", 1500, "7"), valued("a", 2999, "1")],
+        carried={"a": D(5)},
+        values=[("b", 1500, D(7)), ("a", 2999, D(1))],
     )
     assert [(p.start_ms, p.end_ms, p.value, p.connections) for p in found.points] == [
         (1000, 2000, D(12), 2),

@@ -64,6 +64,23 @@ _SNAPSHOT_ROWS = (
     f"SELECT id, connection_id, taken_ms, balances, quote, prices FROM {_SN}"  # noqa: S608
     " WHERE id {ids}"
 )
+# a chart's snapshots (``history_refs``): each connection's last one in each bucket of the range
+# (numbered from its start), then each connection's latest before the range, by an index
+# descent; {ids} is the connections' ids, once in each half
+_HISTORY_REFS = (
+    "SELECT id, connection_id, taken_ms FROM ("  # noqa: S608
+    " SELECT id, connection_id, taken_ms, ROW_NUMBER() OVER ("
+    " PARTITION BY connection_id, (taken_ms - {since}) / {interval}"
+    " ORDER BY taken_ms DESC, id DESC) AS n"
+    f" FROM {_SN} WHERE connection_id {{ids}} AND taken_ms >= {{since}} AND taken_ms < {{until}}"
+    ") AS b WHERE n = 1"
+    " UNION ALL"
+    f" SELECT s.id, s.connection_id, s.taken_ms FROM {_C} AS c"
+    f" JOIN {_SN} AS s ON s.id = (SELECT l.id FROM {_SN} AS l"
+    " WHERE l.connection_id = c.id AND l.taken_ms < {since}"
+    " ORDER BY l.taken_ms DESC, l.id DESC LIMIT 1)"
+    " WHERE c.id {ids}"
+)
 _PG = {"user": "$1", "connection": "$2"}
 _SQLITE = {"user": "?", "connection": "?"}
 
@@ -201,6 +218,37 @@ class SqlReadStore(SqlActivityStore):
             if ref is not None and (ref.connection_id, ref.taken_ms) == (row[1], row[2]):
                 out[ref] = _valued(row)
         return out
+
+    async def history_refs(
+        self, connection_ids: Sequence[str], *, since_ms: int, until_ms: int, interval_ms: int
+    ) -> tuple[dict[str, SnapshotRef], list[SnapshotRef]]:
+        if not connection_ids:
+            return {}, []
+        ids = list(dict.fromkeys(connection_ids))
+        if self._pg:
+            sql = _HISTORY_REFS.format(
+                ids="= ANY($1::text[])",
+                since="$2::bigint",
+                until="$3::bigint",
+                interval="$4::bigint",
+            )
+            params: list[Any] = [ids, since_ms, until_ms, interval_ms]
+        else:  # positional: the ids twice, ``since`` in three places
+            marks = f"IN ({', '.join('?' * len(ids))})"
+            # the placeholders in the order they appear in the statement
+            sql = _HISTORY_REFS.format(ids=marks, since="?", until="?", interval="?")
+            params = [since_ms, interval_ms, *ids, since_ms, until_ms, since_ms, *ids]
+        rows = await self._fetch(sql, params)
+        carried: dict[str, SnapshotRef] = {}
+        marked: list[SnapshotRef] = []
+        for snapshot_id, cid, taken in rows:
+            ref = SnapshotRef(cid, snapshot_id, taken)
+            if taken < since_ms:
+                carried[cid] = ref
+            else:
+                marked.append(ref)
+        marked.sort(key=lambda r: (r.taken_ms, r.snapshot_id))
+        return carried, marked
 
     # -- statements built with SQLAlchemy Core, run on the driver ----------------------------
     def _compiled(

@@ -70,6 +70,14 @@ class SyncStore(Protocol):
         """Each connection's latest snapshot taken before ``before_ms`` (where a chart starts)."""
         ...
 
+    async def history_refs(
+        self, connection_ids: Sequence[str], *, since_ms: int, until_ms: int, interval_ms: int
+    ) -> tuple[dict[str, SnapshotRef], list[SnapshotRef]]:
+        """What a chart of buckets of ``interval_ms`` from ``since_ms`` to ``until_ms`` needs:
+        each connection's latest snapshot before ``since_ms``, and each connection's last one
+        in each bucket, oldest first (of two taken in one millisecond the last stored)."""
+        ...
+
     # -- the read side, every request (one statement each) --
     async def standings(self, user_id: str, connection_id: str | None = None) -> list[Standing]:
         """The user's connections (or only ``connection_id``, if it is the user's), each with

@@ -136,6 +136,12 @@ async def test_alerts_are_newest_first_with_their_severity_and_the_gaps_explaine
         FlatRecords(),
         [Gap(a, Dataset.ORDERS, "BTC/USDT", 0, T0, reason)],
     )
+    # the same limit on another market: one row for both, from the earliest start
+    await api.runtime.store.save_page(
+        Cursor(a, Dataset.ORDERS, "ETH/USDT", None, T0, 0),
+        FlatRecords(),
+        [Gap(a, Dataset.ORDERS, "ETH/USDT", 5, T0 - 1, reason)],
+    )
     events = await rest(api, "/v1/events", headers)
 
     walked, pages = await walk(b, "/alerts?limit=4")
@@ -151,5 +157,6 @@ async def test_alerts_are_newest_first_with_their_severity_and_the_gaps_explaine
     assert "Error" in first.text
     assert "Warning" in first.text
     for page in (first, gaps, mine):
-        assert reason in page.text
-        assert "BTC/USDT" in page.text
+        assert page.text.count(reason) == 1
+        assert "BTC/USDT, ETH/USDT" in page.text
+        assert "<summary>2 markets</summary>" in page.text

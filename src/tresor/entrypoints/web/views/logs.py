@@ -7,7 +7,9 @@
 - ``GET /alerts``: the user's events (``GET /v1/events``), newest first, a page at a time, with
   their severity; and the gaps, in short.
 - ``GET /gaps``: the stretches of history the exchanges no longer keep (``GET /v1/sync/gaps``),
-  each with the exchange's reason: missing for good, not by mistake.
+  each with the exchange's reason: missing for good, not by mistake. The gaps of one
+  connection's dataset for one reason are one row, with the markets they are on (a retention
+  limit strikes every market alike: one row per market was thousands of rows).
 
 All through ``PortfolioService``, as the API; another user's connection is a 404 page.
 """
@@ -15,6 +17,8 @@ All through ``PortfolioService``, as the API; another user's connection is a 404
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -23,7 +27,7 @@ from fastapi.responses import Response
 from tresor.domain.access import Scope
 from tresor.domain.errors import ValidationFailed
 from tresor.domain.paging import Listing
-from tresor.domain.records import StoredCall
+from tresor.domain.records import Dataset, Gap, StoredCall
 from tresor.domain.sync import Event
 from tresor.entrypoints.web import query
 from tresor.entrypoints.web.labels import Badge
@@ -152,6 +156,36 @@ async def logs(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    """The gaps of one connection's dataset for one reason: from the earliest start to the
+    latest end, on ``markets``."""
+
+    connection_id: str
+    dataset: Dataset
+    reason: str
+    start_ms: int
+    end_ms: int
+    markets: tuple[str, ...]
+
+
+def gap_rows(gaps: Sequence[Gap]) -> list[GapRow]:
+    grouped: dict[tuple[str, Dataset, str], list[Gap]] = {}
+    for gap in gaps:
+        grouped.setdefault((gap.connection_id, gap.dataset, gap.reason), []).append(gap)
+    return [
+        GapRow(
+            connection_id=cid,
+            dataset=dataset,
+            reason=reason,
+            start_ms=min(g.start_ms for g in found),
+            end_ms=max(g.end_ms for g in found),
+            markets=tuple(sorted({g.market for g in found})),
+        )
+        for (cid, dataset, reason), found in grouped.items()
+    ]
+
+
 @router.get("/alerts")
 async def alerts(
     request: Request, who: Viewer, limit: Limit = query.PAGE_SIZE, cursor: query.CursorField = None
@@ -170,7 +204,7 @@ async def alerts(
             "who": who,
             "rows": [(e, severity_badge(e.severity.value)) for e in page.items],
             "labels": await query.connection_labels(request, who),
-            "gaps": gaps,
+            "gaps": gap_rows(gaps),
             **query.pager("/alerts", {}, limit, cursor, page.next_cursor),
         },
     )
@@ -189,7 +223,7 @@ async def gaps(
         "logs_gaps.html",
         {
             "who": who,
-            "gaps": found,
+            "gaps": gap_rows(found),
             "labels": await query.connection_labels(request, who),
             "chosen": chosen or "",
         },

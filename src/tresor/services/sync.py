@@ -137,6 +137,13 @@ class SyncService:
         await self._owned(user_id, connection_id)
         return await self._state(connection_id)
 
+    async def states_of(self, user_id: str) -> dict[str, SyncState]:
+        """The sync state of each of the user's connections (one read for them all, where
+        ``state`` is two per connection)."""
+        ids = await self._store.connection_ids(user_id)
+        found = await self._store.states(ids)
+        return {cid: found.get(cid) or SyncState(cid) for cid in ids}
+
     async def configure(
         self,
         user_id: str,

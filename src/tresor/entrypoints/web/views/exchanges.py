@@ -30,6 +30,7 @@ from tresor.domain.errors import (
     UnknownEndpoint,
     ValidationFailed,
 )
+from tresor.domain.sync import SyncState
 from tresor.entrypoints.api.container import Container
 from tresor.entrypoints.api.problems import status_of
 from tresor.entrypoints.api.schemas import KeyCreate
@@ -116,10 +117,15 @@ async def exchanges(
 ) -> Response:
     who.require(Scope.READ)
     services = container_of(request)
-    rows = []
-    for connection in await services.connections.all(who.user_id):
-        state = await services.sync.state(who.user_id, connection.id)
-        rows.append((connection, badge(connection.status), state))
+    states = await services.sync.states_of(who.user_id)
+    rows = [
+        (
+            connection,
+            badge(connection.status),
+            states.get(connection.id) or SyncState(connection.id),
+        )
+        for connection in await services.connections.all(who.user_id)
+    ]
     return _renderer(request).page(
         request,
         "exchanges_list.html",

@@ -39,7 +39,8 @@ async def test_a_chart_reads_each_connection_s_last_snapshot_per_bucket(
                 taken.append(_snapshot(cid, at, rng))
     for snapshot in taken:
         await store.add_snapshot(snapshot)
-    for since, until, interval in [(T0, T0 + 50_000, 1_000), (T0 + 7, T0 + 61_000, 3_333)]:
+    ranges = [(T0, T0 + 50_000, 1_000), (T0 + 7, T0 + 61_000, 3_333), (T0 - 3_000, T0 + 70_000, 97)]
+    for since, until, interval in ranges:  # the last with many empty buckets
         before, marks = await store.history_refs(
             ids, since_ms=since, until_ms=until, interval_ms=interval
         )

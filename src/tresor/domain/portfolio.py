@@ -264,13 +264,13 @@ def allocation(values: Mapping[str, Decimal], total: Decimal) -> dict[str, Decim
 
 
 # -- the value over time -----------------------------------------------------------------------
-def default_interval_ms(since_ms: int, until_ms: int) -> int:
-    """The shortest round interval giving at most ``MAX_POINTS_DEFAULT`` points."""
+def default_interval_ms(since_ms: int, until_ms: int, max_points: int = MAX_POINTS_DEFAULT) -> int:
+    """The shortest round interval giving at most ``max_points`` points."""
     span = until_ms - since_ms
     for seconds in _NICE_INTERVALS_S:
-        if -(-span // (seconds * 1000)) <= MAX_POINTS_DEFAULT:
+        if -(-span // (seconds * 1000)) <= max_points:
             return seconds * 1000
-    return -(-span // (MAX_POINTS_DEFAULT * 1000)) * 1000
+    return -(-span // (max_points * 1000)) * 1000
 
 
 def check_range(since_ms: int, until_ms: int, interval_ms: int) -> None:

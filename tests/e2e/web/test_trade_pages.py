@@ -6,6 +6,7 @@ another user's ids are 404 everywhere, a form without the CSRF token 403."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -94,6 +95,37 @@ async def test_a_limit_order_placed_through_the_ticket_rests_is_listed_and_is_ca
     again = await alice.post(f"/trade/orders/{order_id}/cancel")
     assert again.status_code == 409
     assert "order_not_open" in again.text
+
+
+async def test_an_order_s_page_does_not_wait_for_a_slow_exchange(api: Api) -> None:
+    """An order that is not final is asked of the exchange as its page is drawn; when the
+    exchange is slow the page shows the order as stored and says so, and the answer is stored
+    when it comes."""
+    alice = await signed_in(api, "alice")
+    connection, _ = await trading_connection(api, alice)
+    placed = await alice.post(
+        "/trade/orders", await ticket(alice, **await resting_order(api, connection))
+    )
+    (order_id,) = open_ids(await alice.get(placed.headers["location"]))
+    before = await api.runtime.container.orders.get(alice.user_id, order_id, refresh=False)
+    api.sim.faults(latency={"share": 1.0, "ms": 1500}, paths=["/api/v3/order"])
+    try:
+        await asyncio.sleep(1.1)  # past the interval at which an order is asked again
+        page = await alice.get(f"/trade/orders/{order_id}")
+        assert page.status_code == 200
+        assert 'id="order-asking"' in page.text
+        assert "Open" in page.text
+        for _ in range(50):  # the exchange's answer is stored when it comes
+            now = await api.runtime.container.orders.get(alice.user_id, order_id, refresh=False)
+            if now.checked_ms != before.checked_ms:
+                break
+            await asyncio.sleep(0.1)
+        assert now.checked_ms is not None
+        assert now.checked_ms != before.checked_ms
+        # asked just now: not asked again, so nothing to wait for and no note
+        assert 'id="order-asking"' not in (await alice.get(f"/trade/orders/{order_id}")).text
+    finally:
+        api.sim.clear_faults()
 
 
 async def test_the_same_ticket_sent_twice_places_one_order(api: Api) -> None:

@@ -15,6 +15,7 @@ sending it again can never become a second order.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -53,7 +54,11 @@ from tresor.entrypoints.web.views.trade_common import (
 from tresor.services.portfolio import MAX_LIMIT, RecordFilter
 from tresor.services.trading import MAX_KEY_LENGTH
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+# how long an order's page waits for the exchange's word on an order that is not final
+ORDER_ASK_WAIT_S = 0.06
+_ASKING: set[asyncio.Future[PlacedOrder]] = set()  # asks outliving their page, until done
 router.include_router(trade_route.router)
 router.include_router(trade_rules.router)
 
@@ -235,7 +240,7 @@ async def _order_page(
     request: Request, who: WebUser, order_id: str, *, error: TresorError | None = None
 ) -> Response:
     who.require(Scope.TRADE)
-    order = await container_of(request).orders.get(who.user_id, order_id)
+    order, asking = await _order_now(request, who, order_id)
     labels = labels_of(await connections_of(request, who))
     known = order.request.connection_id in labels
     context = {
@@ -244,8 +249,30 @@ async def _order_page(
         "state": state_badge(order.state.value),
         "label": labels.get(order.request.connection_id, order.request.connection_id),
         "fills": await _fills(request, who, order, known),
+        "asking": asking,
     }
     return problem_page(request, "trade_order.html", context, error)
+
+
+async def _order_now(request: Request, who: WebUser, order_id: str) -> tuple[PlacedOrder, bool]:
+    """The order as ``GET /v1/orders/{id}`` gives it (asked of the exchange while not final),
+    waiting at most ``ORDER_ASK_WAIT_S`` for the exchange: past that the page shows the order
+    as stored and says it is being asked (the answer is stored when it comes, for the next
+    view), so a slow exchange never holds the page. Second: whether it is still being asked."""
+    orders = container_of(request).orders
+    asked = asyncio.ensure_future(orders.get(who.user_id, order_id))
+    try:
+        return await asyncio.wait_for(asyncio.shield(asked), ORDER_ASK_WAIT_S), False
+    except TimeoutError:
+        _ASKING.add(asked)
+        asked.add_done_callback(_asked)
+        return await orders.get(who.user_id, order_id, refresh=False), True
+
+
+def _asked(task: asyncio.Future[PlacedOrder]) -> None:
+    _ASKING.discard(task)
+    if not task.cancelled() and task.exception() is not None:  # recorded by the service
+        log.info("asking the exchange for an order failed: %s", task.exception())
 
 
 @router.get("/trade/orders/{order_id}")

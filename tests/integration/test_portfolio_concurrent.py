@@ -305,3 +305,27 @@ async def test_a_page_of_trades_kept_by_one_process_is_read_again_after_another_
         assert await listed() == ["4", "3", "2", "1", "0"]
         await writer.store.save_page(cursor, flatten([]))  # no records: nothing changes
         assert await listed() == ["4", "3", "2", "1", "0"]
+
+
+async def test_a_read_connection_the_database_dropped_is_replaced_and_the_read_answered(
+    two_runtimes: tuple[Runtime, Runtime, list[str], str],
+) -> None:
+    """PostgreSQL's hot reads run on connections of the store's own (``read_store``): when the
+    database drops them (a restart), the next read opens another and answers."""
+    writer, reader, ids, _ = two_runtimes
+    if reader.database.backend != "postgresql":
+        pytest.skip("the store's own read connections are PostgreSQL's")
+    async with reader.database.uow(read_only=True) as uow:
+        owner = await uow.connections.owner_of(ids[0])
+    assert owner is not None
+    assert len(await reader.store.standings(owner)) == CONNECTIONS
+    lanes = reader.store._lanes  # the connections this test drops
+    assert lanes is not None
+    pids = [conn.get_server_pid() for conn in lanes._open]
+    assert pids
+    async with writer.database.engine.connect() as conn:
+        for pid in pids:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.2)
+    assert len(await reader.store.standings(owner)) == CONNECTIONS
+    assert len(await reader.store.connection_ids(owner)) == CONNECTIONS

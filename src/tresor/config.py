@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # the event loop of ``tresor serve`` and the demo: uvloop when it is installed ("auto"; it
+    # comes with uvicorn[standard]), or asyncio's own
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
     @field_validator("egress_ips", mode="before")
     @classmethod

@@ -28,6 +28,26 @@ def fail(message: str, remedy: str | None = None, code: str | None = None) -> No
     raise typer.Exit(1)
 
 
+def serve_forever(main: Coroutine[Any, Any, T], event_loop: str = "auto") -> T:
+    """Run a server's ``main`` on uvloop (``event_loop`` "uvloop", or "auto" when it is
+    installed) or on asyncio's loop. uvicorn picks uvloop only when it runs the loop itself;
+    ``tresor serve`` runs it inside its own, so it is chosen here: the sockets and callbacks of
+    every request cost less CPU on it (docs/benchmarks.md, issue 17)."""
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":
+                main.close()
+                fail(
+                    "TRESOR_EVENT_LOOP is uvloop, but uvloop is not installed.",
+                    "Install it (pip install uvloop) or set TRESOR_EVENT_LOOP=auto.",
+                )
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def run(job: Callable[[Runtime], Awaitable[T]]) -> T:
     """Build the runtime from the environment, run ``job`` on it, close everything."""
 

@@ -25,7 +25,7 @@ from tresor.domain.connections import Credentials
 from tresor.domain.errors import NotFound
 from tresor.domain.secrets import Secret
 from tresor.entrypoints.api.app import create_app
-from tresor.entrypoints.cli.common import console
+from tresor.entrypoints.cli.common import console, serve_forever
 from tresor.entrypoints.cli.connection import show
 from tresor.sim.demo import create_demo_account
 from tresor.sim.server import RunningSim, SimConfig
@@ -64,7 +64,10 @@ def demo_command(
     )
     try:
         login = password or secrets.token_urlsafe(9)
-        asyncio.run(_serve(settings, account.api_key, account.secret, sim_url, login, exit_after))
+        serve_forever(
+            _serve(settings, account.api_key, account.secret, sim_url, login, exit_after),
+            settings.event_loop,
+        )
     finally:
         sim.stop()
 

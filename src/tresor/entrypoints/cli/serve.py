@@ -11,6 +11,7 @@ import uvicorn
 from tresor.bootstrap import build_runtime
 from tresor.config import Settings
 from tresor.entrypoints.api.app import create_app
+from tresor.entrypoints.cli.common import serve_forever
 from tresor.services.verification import PendingKeyVerification
 
 
@@ -48,4 +49,4 @@ def serve_command(
             await asyncio.sleep(30)
             await pending.run_once()
 
-    asyncio.run(main())
+    serve_forever(main(), settings.event_loop)

@@ -64,6 +64,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """``cpu_seconds`` of a process and of its running children (``tresor serve --workers``)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += cpu_seconds(int(child))
+    return total
+
+
 def pct(values: list[float], p: float) -> float:
     """The ``p`` quantile of ``values`` (seconds), in milliseconds."""
     ordered = sorted(values)

@@ -54,7 +54,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import make_url
 
-from common import TRESOR, cpu_seconds, wait_until_up
+from common import TRESOR, tree_cpu_seconds, wait_until_up
 from tresor.adapters.db.sync_store import SNAPSHOTS, TRADES
 from tresor.bootstrap import build_runtime
 from tresor.config import Settings
@@ -213,15 +213,17 @@ async def prepare(args: argparse.Namespace, data_dir: Path, database: str | None
 
 # -- the server --------------------------------------------------------------------------------
 def start_server(
-    data_dir: Path, database: str | None, port: int, log: Path
+    data_dir: Path, database: str | None, port: int, log: Path, args: argparse.Namespace
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TRESOR_DATA_DIR": str(data_dir), "TRESOR_PROCESS_ROLE": "api"}
     if database:
         env["TRESOR_DATABASE_URL"] = database
+    if args.redis_url:
+        env["TRESOR_REDIS_URL"] = args.redis_url
+        env["TRESOR_REDIS_PREFIX"] = f"bench{secrets.token_hex(4)}"
+    command = [TRESOR, "serve", "--port", str(port), "--workers", str(args.workers)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [TRESOR, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     return wait_until_up(proc, f"http://127.0.0.1:{port}/v1/health", seconds=60, log=log)
 
 
@@ -324,9 +326,9 @@ async def load(
     clients = [client(url, path, access, record_from, stop_at, stats) for access in tokens]
     gathered = asyncio.gather(*clients)
     await asyncio.sleep(max(0.0, record_from - time.perf_counter()))
-    cpu0, ours0, wall0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    cpu0, ours0, wall0 = tree_cpu_seconds(pid), time.process_time(), time.perf_counter()
     await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-    cpu1, ours1, wall1 = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    cpu1, ours1, wall1 = tree_cpu_seconds(pid), time.process_time(), time.perf_counter()
     await gathered
     lat = sorted(stats.latencies)
     if not lat:
@@ -361,7 +363,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             data_dir = Path(tmp)
             setup = await prepare(args, data_dir, database)
             port = free_port()
-            server = start_server(data_dir, database, port, data_dir / "server.log")
+            server = start_server(data_dir, database, port, data_dir / "server.log", args)
             try:
                 credentials = {
                     "client_id": setup["client_id"],
@@ -389,6 +391,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "assets_per_connection": setup["assets_per_connection"],
         "snapshots_stored": setup["snapshots"],
         "clients": args.clients,
+        "server_processes": args.workers,
+        "redis": bool(args.redis_url),
         "duration_s": args.duration,
         "cpus": os.cpu_count(),
         **figures,
@@ -406,6 +410,7 @@ def show(result: dict[str, Any]) -> None:
         "balance snapshots stored": f"{r['snapshots_stored']:,}",
         "trades stored": f"{r['trades_stored']:,}",
         "concurrent clients": str(r["clients"]),
+        "server processes": str(r["server_processes"]) + (" (Redis)" if r["redis"] else ""),
         "measured for": f"{r['duration_s']:g} s",
         "requests": f"{r['requests']:,}",
         "throughput": f"{r['rps']:,.1f} req/s",
@@ -414,7 +419,7 @@ def show(result: dict[str, Any]) -> None:
         "p99": f"{r['p99_ms']} ms",
         "max": f"{r['max_ms']} ms",
         "errors": str(r["errors"]),
-        "server CPU (of one core)": f"{r['server_cpu']:.0%}",
+        "server CPU (of one core; all processes)": f"{r['server_cpu']:.0%}",
         "server CPU per request": f"{r['server_cpu_ms_per_request']} ms",
         "load generator CPU": f"{r['client_cpu']:.0%} ({r['client']})",
         "answer size": f"{r['answer_bytes']:,} bytes",
@@ -439,6 +444,10 @@ def main() -> None:
     parser.add_argument("--trades", type=int, default=100_000, help="with --route trades")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     parser.add_argument("--database-url", help="PostgreSQL (a fresh database is made beside it)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (tresor serve --workers)"
+    )
+    parser.add_argument("--redis-url", help="Redis, as several server processes need it")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     result = asyncio.run(run(args))
@@ -448,6 +457,7 @@ def main() -> None:
         "portfolio_api"
         + ("_postgresql" if args.database_url else "")
         + ("_trades" if args.route == "trades" else "")
+        + (f"_{args.workers}p" if args.workers > 1 else "")
         + ".json"
     )
     (out / name).write_text(json.dumps(result, indent=2) + "\n")

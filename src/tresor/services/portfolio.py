@@ -16,6 +16,7 @@ statement) and, when they have not changed, answers the kept page, in every proc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -25,6 +26,7 @@ from tresor.domain.paging import Listing, RecordKey, decode_id, decode_key, enco
 from tresor.domain.portfolio import (
     History,
     Portfolio,
+    Standing,
     check_range,
     default_interval_ms,
     history_points,
@@ -42,6 +44,7 @@ from tresor.domain.records import (
 from tresor.domain.sync import Event
 from tresor.domain.valuation import USD
 from tresor.services.ports import Clock, SyncStore, UnitOfWorkFactory
+from tresor.services.read_sharing import SharedReads
 from tresor.services.valuations import Bounded, Valuations
 
 R = TypeVar("R")
@@ -103,6 +106,9 @@ class PortfolioService:
         self._store = store
         self._clock = clock
         self._valuations = Valuations(store)
+        # the standings and record versions read at the same moment, read once (read_sharing)
+        self._standings: SharedReads[list[Standing]] = SharedReads()
+        self._versions: SharedReads[dict[str, int | None]] = SharedReads()
         # pages of the record listings, by their connections' record versions and the question
         self._listings: Bounded[Hashable, Listing[Any]] = Bounded(LISTINGS_KEPT)
 
@@ -126,10 +132,13 @@ class PortfolioService:
         allocation and the grand total. Connections by label.
 
         Raises: NotFound (a ``connection_id`` that is not the user's)."""
-        standings = await self._store.standings(user_id, connection_id)
-        if connection_id is not None and not standings:
+        shared = await self._standings.read(
+            (user_id, connection_id),
+            functools.partial(self._store.standings, user_id, connection_id),
+        )
+        if connection_id is not None and not shared:
             raise NotFound("There is no such connection.")
-        standings.sort(key=lambda s: s.label)
+        standings = sorted(shared, key=lambda s: s.label)
         refs = [s.snapshot for s in standings if s.snapshot is not None]
         held = await self._valuations.holdings(refs, quote)
         # a snapshot gone since the standings were read (its connection removed): none
@@ -195,7 +204,10 @@ class PortfolioService:
     ) -> Listing[R]:
         _check_limit(limit)
         before = decode_key(listing, cursor) if cursor is not None else None
-        versions = await self._store.record_versions(user_id, filters.connection_id)
+        versions = await self._versions.read(
+            (user_id, filters.connection_id),
+            functools.partial(self._store.record_versions, user_id, filters.connection_id),
+        )
         if filters.connection_id is not None and not versions:
             raise NotFound("There is no such connection.")
         if not versions:

@@ -73,8 +73,9 @@ async def test_two_processes_answer_on_one_port_and_stop_together(tmp_path: Path
                 assert {a.status_code for a in answers} == {200}
         finally:
             server.send_signal(signal.SIGINT)
-            assert server.wait(timeout=30) == 0
+            stopped = server.wait(timeout=30)
             log.close()
+        assert stopped in (0, 130), stopped  # uvicorn ends by the signal it got (128 + 2)
         for child in children:  # stopped with it
             assert (
                 not Path(f"/proc/{child}").exists()

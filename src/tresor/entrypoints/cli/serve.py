@@ -17,6 +17,7 @@ import contextlib
 import os
 import signal
 import socket
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -67,16 +68,28 @@ def serve_command(
     listening.listen(BACKLOG)
     console.print(f"Tresor serves http://{address[0]}:{address[1]} from {workers} process(es).")
     children: list[int] = []
+    # the others start once this process has its runtime (the database migrated: two
+    # processes migrating a new SQLite file at once find it locked)
+    ready, go = os.pipe()
     for _ in range(workers - 1):  # before any event loop or thread exists in this process
         pid = os.fork()
         if pid == 0:
             try:
-                serve_forever(_serve(settings, listening), settings.event_loop)
+                os.close(go)
+                if os.read(ready, 1):  # nothing: the first process ended before its start
+                    serve_forever(_serve(settings, listening), settings.event_loop)
             finally:
                 os._exit(0)
         children.append(pid)
+    os.close(ready)
+
+    def started(ok: bool) -> None:
+        if ok:
+            os.write(go, b"." * len(children))
+        os.close(go)  # not ok: the others read nothing and end
+
     try:
-        serve_forever(_serve(settings, listening), settings.event_loop)
+        serve_forever(_serve(settings, listening, started), settings.event_loop)
     finally:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
@@ -87,8 +100,17 @@ def serve_command(
         listening.close()
 
 
-async def _serve(settings: Settings, listening: socket.socket) -> None:
-    runtime = await build_runtime(settings)
+async def _serve(
+    settings: Settings, listening: socket.socket, started: Callable[[bool], None] | None = None
+) -> None:
+    try:
+        runtime = await build_runtime(settings)
+    except BaseException:
+        if started is not None:
+            started(False)
+        raise
+    if started is not None:
+        started(True)
     app = create_app(runtime.container)
     config = uvicorn.Config(app, log_level="info", ws="none")
     runtime.start_background()  # the request log writer and the sync scheduler

@@ -74,14 +74,7 @@ class Valuations:
         """The value in ``quote`` of each snapshot in ``refs`` (a chart's: ``snapshot_value``),
         each computed once; a ref whose snapshot is no longer stored is left out. The
         snapshots read to value them are not kept: a chart's would crowd out the portfolio's."""
-        out: dict[SnapshotRef, Decimal] = {}
-        unvalued: list[SnapshotRef] = []
-        for ref in refs:
-            found = self._values.get((ref, quote))
-            if found is None:
-                unvalued.append(ref)
-            else:
-                out[ref] = found
+        out, unvalued = _kept(self._values, refs, quote)
         for at in range(0, len(unvalued), READ_AT_ONCE):
             chunk = unvalued[at : at + READ_AT_ONCE]
             for ref, snapshot in (await self._store.snapshots(chunk)).items():
@@ -94,14 +87,7 @@ class Valuations:
     ) -> dict[SnapshotRef, ValuedHoldings]:
         """The holdings of each snapshot in ``refs`` valued in ``quote``; a ref whose snapshot
         is no longer stored (its connection removed meanwhile) is left out."""
-        out: dict[SnapshotRef, ValuedHoldings] = {}
-        unvalued: list[SnapshotRef] = []
-        for ref in refs:
-            found = self._holdings.get((ref, quote))
-            if found is None:
-                unvalued.append(ref)
-            else:
-                out[ref] = found
+        out, unvalued = _kept(self._holdings, refs, quote)
         if not unvalued:
             return out
         snapshots = {ref: s for ref in unvalued if (s := self._snapshots.get(ref)) is not None}
@@ -129,3 +115,18 @@ class Valuations:
             found = asset_totals(connections)
             self._totals.put(key, found)
         return found
+
+
+def _kept(
+    kept: Bounded[tuple[SnapshotRef, str], V], refs: Sequence[SnapshotRef], quote: str
+) -> tuple[dict[SnapshotRef, V], list[SnapshotRef]]:
+    """What ``kept`` has for ``refs`` in ``quote``, and the refs it has nothing for."""
+    out: dict[SnapshotRef, V] = {}
+    missing: list[SnapshotRef] = []
+    for ref in refs:
+        found = kept.get((ref, quote))
+        if found is None:
+            missing.append(ref)
+        else:
+            out[ref] = found
+    return out, missing

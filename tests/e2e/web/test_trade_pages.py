@@ -325,6 +325,11 @@ async def test_a_rule_is_created_shown_with_its_plan_and_log_and_deleted(api: Ap
     assert "Rule half and half" in page.text
     assert 'id="plan-assets"' in page.text  # the plan, evaluated on the account's balances
     assert 'id="plan-trades"' in page.text
+    trades = page.text[page.text.index('id="plan-trades"') :]
+    trades = trades[: trades.index("</table>")]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', trades)
+    assert cells, trades  # the plan's trades, each amount at most 8 decimals as exchanges show
+    assert all(len(c.partition(".")[2]) <= 8 for c in cells), cells
     assert "a plan" in page.text  # logged
     listed = await alice.get("/trade/rules")
     assert "half and half" in listed.text

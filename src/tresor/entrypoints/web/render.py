@@ -70,6 +70,15 @@ def amount(value: object) -> str:
     return f"{sign}{int(whole.lstrip('-') or '0'):,}{dot}{frac}"
 
 
+def approx(value: object, places: int = 8) -> str:
+    """A computed amount (a plan's: a value divided by a price, 28 digits) as an exchange
+    would show it: at most ``places`` decimals, then as ``amount``."""
+    found = _decimal(value)
+    if found is None or not found.is_finite():
+        return "—"
+    return amount(found.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
+
+
 def percent(value: object, places: int = 2) -> str:
     found = _decimal(value)
     return "—" if found is None else f"{money(found, places)} %"
@@ -132,7 +141,12 @@ class Renderer:
             auto_reload=False,
         )
         env.filters.update(
-            money=_money_in_quote, amount=amount, percent=percent, signed=_signed_in_quote, age=age
+            money=_money_in_quote,
+            amount=amount,
+            approx=approx,
+            percent=percent,
+            signed=_signed_in_quote,
+            age=age,
         )
         self.env = env
 

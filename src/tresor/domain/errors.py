@@ -24,6 +24,7 @@ message and the remedy. The tree::
     │   ├── SignInFailed                sign_in_failed (unknown user and wrong password alike)
     │   ├── TwoFactorRequired           two_factor_required (the password was right; send a code)
     │   ├── InvalidTwoFactorCode        two_factor_invalid (wrong, used or replayed code)
+    │   ├── TwoFactorUnreadable         two_factor_unreadable (its stored secret cannot be read)
     │   └── SessionExpired              session_expired (dashboard: sign in again)
     ├── OrderRefused                    the order was not placed: Tresor's pre-trade checks or
     │   │                               the exchange said no (fix the order and send it again)
@@ -228,6 +229,18 @@ class InvalidTwoFactorCode(AccessDenied):
     default_remedy = (
         "Enter the code your authenticator app shows now (check the phone's clock if codes keep "
         "failing), or an unused recovery code."
+    )
+
+
+class TwoFactorUnreadable(AccessDenied):
+    code = "two_factor_unreadable"
+    default_message = (
+        "This account's two-factor secret cannot be read: it is damaged, or the vault's key "
+        "changed without it being re-wrapped."
+    )
+    default_remedy = (
+        "Sign in with one of your recovery codes and set two-factor up again, or ask an "
+        "administrator: tresor admin reset-two-factor NAME."
     )
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support.accounts import PASSWORD, Accounts, CountingHasher
-from tresor.adapters.crypto import BlobRejected, EnvelopeVault, Keyring, MasterKey
+from tresor.adapters.crypto import EnvelopeVault, Keyring, MasterKey
 from tresor.domain.accounts import check_csrf, totp_context
 from tresor.domain.errors import (
     Conflict,
@@ -18,6 +18,7 @@ from tresor.domain.errors import (
     SignInFailed,
     TooManyAttempts,
     TwoFactorRequired,
+    TwoFactorUnreadable,
     ValidationFailed,
     WeakPassword,
 )
@@ -299,8 +300,22 @@ async def test_a_two_factor_secret_moved_to_another_user_does_not_decrypt(
     tables = accounts.store.committed.accounts
     stolen = tables.two_factor[alice].secret_ct
     tables.two_factor[bob] = replace(tables.two_factor[bob], secret_ct=stolen, pending_ct=None)
-    with pytest.raises(BlobRejected):
+    with pytest.raises(TwoFactorUnreadable) as refused:  # a clear answer, not a crash
         await accounts.sign_in("bob", code="123456")
+    assert "reset-two-factor" in refused.value.remedy
+
+
+async def test_with_a_damaged_two_factor_secret_a_recovery_code_still_signs_in(
+    accounts: Accounts,
+) -> None:
+    alice = await accounts.user()
+    app, codes = await accounts.with_two_factor(alice)
+    tables = accounts.store.committed.accounts
+    damaged = bytes(tables.two_factor[alice].secret_ct or b"")[:-1] + b"?"
+    tables.two_factor[alice] = replace(tables.two_factor[alice], secret_ct=damaged)
+    with pytest.raises(TwoFactorUnreadable):
+        await accounts.sign_in(code=accounts.code(app))
+    assert await accounts.sign_in(code=codes[0])
 
 
 async def test_two_factor_secrets_follow_a_master_key_rotation(accounts: Accounts) -> None:

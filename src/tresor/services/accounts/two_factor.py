@@ -24,6 +24,7 @@ from tresor.domain.errors import (
     InvalidTwoFactorCode,
     NotFound,
     TwoFactorRequired,
+    TwoFactorUnreadable,
     ValidationFailed,
 )
 from tresor.domain.secrets import Secret
@@ -187,4 +188,8 @@ class TwoFactorCodes:
         return codes
 
     def _secret(self, user_id: str, blob: bytes) -> str:
-        return self._vault.decrypt(blob, context=totp_context(user_id)).decode()
+        """Raises: TwoFactorUnreadable (the ciphertext is damaged or of another key)."""
+        try:
+            return self._vault.decrypt(blob, context=totp_context(user_id)).decode()
+        except (ValueError, UnicodeDecodeError) as error:  # the vault's: tampered or moved
+            raise TwoFactorUnreadable() from error

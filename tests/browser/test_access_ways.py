@@ -71,12 +71,6 @@ def test_without_javascript_one_signs_in_and_every_page_renders(
     expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: on a 390 px screen tables outside a scrolling box (overview, exchanges, "
-    "settings, trade, rules) and the wizard's key inputs widen the page; remove this mark once "
-    "they fit (the failure lists each page's widest elements)",
-)
 def test_on_a_phone_no_page_is_wider_than_the_screen(
     phone_page: Page, owner: Owner, checker: Checker
 ) -> None:

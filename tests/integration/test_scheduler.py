@@ -53,3 +53,33 @@ async def test_a_lease_goes_to_one_claim_and_a_due_claim_needs_a_due_job(
     await store.save_state(SyncState(cid, next_balance_ms=50_000, next_history_ms=50_000))
     assert not await store.claim(cid, "c", now_ms=10_000, until_ms=20_000, due=True)
     assert await store.claim(cid, "c", now_ms=10_000, until_ms=20_000)  # a renewal needs none
+
+
+async def test_sync_now_pressed_during_a_running_sync_is_kept_for_after_it(
+    make_account: MakeAccount,
+) -> None:
+    """A sync asked for while one runs ("Sync now" on the dashboard) is not overwritten by the
+    running one's end: the connection is due again at once, not a balance interval later."""
+    s = await make_account(history={"days": 3, "trades": 60, "seed": 5})
+    rt = s.runtime
+    await rt.sync.sync(s.connection_id)  # caught up: the next sync is an interval away
+    s.sim.faults(latency={"share": 1.0, "ms": 300})
+    try:
+        running = asyncio.create_task(rt.sync.sync(s.connection_id))
+        await asyncio.sleep(0.2)
+        asked = await rt.sync.sync_soon(s.user_id, s.connection_id)
+        assert not running.done()
+        await running
+    finally:
+        s.sim.clear_faults()
+    after = await rt.store.state(s.connection_id)
+    assert after is not None
+    assert after.last_success_ms is not None
+    assert after.last_success_ms > asked.next_balance_ms
+    assert after.next_balance_ms == asked.next_balance_ms  # still due: the scheduler takes it
+    assert after.next_history_ms == asked.next_history_ms
+    # without a request meanwhile, the next one is an interval away as before
+    await rt.sync.sync(s.connection_id)
+    later = await rt.store.state(s.connection_id)
+    assert later is not None
+    assert later.next_balance_ms >= later.last_success_ms + later.balance_interval_s * 1000 - 5

@@ -120,6 +120,16 @@ class SyncHealth:
     ) -> None:
         now = self.now_ms()
         recovered = state.failures > 0 or state.stale_alerted
+        next_balance = now + state.balance_interval_s * 1000
+        next_history = next_balance if history else state.next_history_ms
+        # a sync asked for while this one ran ("Sync now", an earlier time configured) moved
+        # the stored times since ``state`` was read: an earlier one stands
+        stored = await self._store.state(state.connection_id)
+        if stored is not None:
+            if stored.next_balance_ms != state.next_balance_ms:
+                next_balance = min(next_balance, stored.next_balance_ms)
+            if stored.next_history_ms != state.next_history_ms:
+                next_history = min(next_history, stored.next_history_ms)
         await self._store.save_state(
             replace(
                 state,
@@ -129,10 +139,8 @@ class SyncHealth:
                 last_error_message=None,
                 paused_until_ms=None,
                 stale_alerted=False,
-                next_balance_ms=now + state.balance_interval_s * 1000,
-                next_history_ms=now + state.balance_interval_s * 1000
-                if history
-                else state.next_history_ms,
+                next_balance_ms=next_balance,
+                next_history_ms=next_history,
             )
         )
         if status in SYNC_STATUSES:

@@ -235,7 +235,13 @@ class PortfolioService:
         more = len(found) > limit
         items = tuple(found[:limit])
         page = Listing(items, encode(listing, *key(items[-1])) if more else None)
-        self._listings.put(basis, page)
+        if before is None:
+            # first pages only: they are what is asked again and again (a dashboard's page, a
+            # client polling). The pages after them are walked once each (an export, a client
+            # reading everything): kept, a CSV of 100,000 trades stayed in memory as 100,000
+            # records, and every full pass of the garbage collector walked them (100-200 ms
+            # with the event loop stopped, docs/benchmarks.md)
+            self._listings.put(basis, page)
         return page
 
     async def trades(

@@ -67,6 +67,9 @@ async def test_pages_walk_every_record_exactly_once_newest_first(
     assert paged == whole
     assert len(set(keys)) == len(keys)
     assert keys == sorted(keys, reverse=True)
+    # only first pages are kept: a listing walked to its end (an export) is not held in memory
+    kept = api.runtime.container.portfolio._listings
+    assert len(kept) == 2  # the first page at each limit
 
 
 async def test_the_page_that_ends_the_listing_has_no_next_cursor(api: Api, alice: Tenant) -> None:

@@ -53,7 +53,9 @@ async def test_a_chart_reads_each_connection_s_last_snapshot_per_bucket(
             (cid, s.snapshot.taken_ms) for (cid, _), s in last.items()
         )
         assert [r.taken_ms for r in marks] == sorted(r.taken_ms for r in marks)  # oldest first
-        carried = await store.snapshots_before(ids, before_ms=since)
+        carried = {}  # each connection's latest before the range, the last stored of a time
+        for s in await store.snapshot_history(ids, since_ms=0, until_ms=since):
+            carried[s.snapshot.connection_id] = s
         assert {cid: r.taken_ms for cid, r in before.items()} == {
             cid: s.snapshot.taken_ms for cid, s in carried.items()
         }

@@ -14,7 +14,6 @@ each; a caller that gives up (its request cancelled) leaves the read to the othe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -43,8 +42,7 @@ class SharedReads(Generic[T]):
         self, key: Hashable, before: asyncio.Task[T] | None, fetch: Callable[[], Awaitable[T]]
     ) -> T:
         if before is not None:  # the read in flight when this one's first caller came
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(before)
+            await asyncio.wait({before})  # its outcome is its own callers'
             me = self._next.pop(key)  # from now on newcomers wait for the read after this
             self._running[key] = me
         try:

@@ -355,30 +355,3 @@ class SqlSyncStore(SqlReadStore):
                 .order_by(SNAPSHOTS.c.taken_ms, SNAPSHOTS.c.id)
             )
             return [self._valued(r) for r in rows]
-
-    async def snapshots_before(
-        self, connection_ids: Sequence[str], *, before_ms: int
-    ) -> dict[str, ValuedSnapshot]:
-        latest = (
-            select(SNAPSHOTS.c.connection_id, func.max(SNAPSHOTS.c.taken_ms).label("taken_ms"))
-            .where(
-                SNAPSHOTS.c.connection_id.in_(list(connection_ids)),
-                SNAPSHOTS.c.taken_ms < before_ms,
-            )
-            .group_by(SNAPSHOTS.c.connection_id)
-            .subquery()
-        )
-        stmt = (
-            select(SNAPSHOTS)
-            .join(
-                latest,
-                and_(
-                    SNAPSHOTS.c.connection_id == latest.c.connection_id,
-                    SNAPSHOTS.c.taken_ms == latest.c.taken_ms,
-                ),
-            )
-            .order_by(SNAPSHOTS.c.id)
-        )
-        async with self._engine.connect() as conn:
-            # two snapshots taken in the same millisecond: the later row wins
-            return {r.connection_id: self._valued(r) for r in await conn.execute(stmt)}

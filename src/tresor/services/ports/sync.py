@@ -64,12 +64,6 @@ class SyncStore(Protocol):
         """The snapshots taken in [``since_ms``, ``until_ms``), oldest first."""
         ...
 
-    async def snapshots_before(
-        self, connection_ids: Sequence[str], *, before_ms: int
-    ) -> dict[str, ValuedSnapshot]:
-        """Each connection's latest snapshot taken before ``before_ms`` (where a chart starts)."""
-        ...
-
     async def history_refs(
         self, connection_ids: Sequence[str], *, since_ms: int, until_ms: int, interval_ms: int
     ) -> tuple[dict[str, SnapshotRef], list[SnapshotRef]]:
